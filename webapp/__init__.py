@@ -1,0 +1,41 @@
+"""Autofactura: self-invoicing portal for CFDI 4.0."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webapp.config import INSTANCE, ROOT, from_environment
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app from the environment, with `config` overriding any setting."""
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    settings = from_environment()
+    settings.update(config or {})
+    app.config.from_mapping(settings)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "es_MX")
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "America/Mexico_City")
+
+    from webapp import errors, i18n, security
+    from webapp.extensions import csrf, db
+
+    db.init_app(app)
+    csrf.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    from webapp.cli import register_commands
+    from webapp.devmail import bp as devmail_bp
+    from webapp.main import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(devmail_bp)
+    register_commands(app)
+    return app

@@ -1,0 +1,5 @@
+"""Local mailbox at /dev/mail (only with DEBUG or DEV_MAILBOX)."""
+
+from flask import Blueprint
+
+bp = Blueprint("devmail", __name__, url_prefix="/dev/mail")

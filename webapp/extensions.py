@@ -1,0 +1,10 @@
+"""Extensions, created here once and bound to the app with init_app."""
+
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+
+from webapp.db import Database
+
+babel = Babel()
+csrf = CSRFProtect()
+db = Database()

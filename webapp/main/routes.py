@@ -1,0 +1,44 @@
+"""Home page, language choice and health check."""
+
+from __future__ import annotations
+
+from flask import jsonify, redirect, render_template, request, url_for
+from sqlalchemy import text
+
+from webapp.extensions import db
+from webapp.i18n import COOKIE, LANGUAGES
+from webapp.main import bp
+
+
+@bp.get("/")
+def index():
+    return render_template("main/index.html")
+
+
+@bp.post("/idioma")
+def language():
+    """Remember the chosen language in a cookie and go back where the visitor was."""
+    choice = request.form.get("lang", "")
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("main.index")
+    response = redirect(target, 303)
+    if choice in LANGUAGES:
+        response.set_cookie(
+            COOKIE,
+            choice,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=request.is_secure,
+        )
+    return response
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+        return jsonify(status="error", database=type(exc).__name__), 503
+    return jsonify(status="ok", database="ok")

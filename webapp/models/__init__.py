@@ -1,0 +1,29 @@
+"""All models; importing this module registers every table on `metadata`."""
+
+from webapp.models.base import Base, utcnow
+from webapp.models.customer import CustomerProfile, DeliveryEmail
+from webapp.models.invoice import Invoice, InvoiceStatus, invoice_ticket
+from webapp.models.issuer import Branch, Issuer
+from webapp.models.mail import MailAttachment, MailMessage, MailStatus
+from webapp.models.ticket import Ticket, TicketLine, TicketStatus
+
+metadata = Base.metadata
+
+__all__ = [
+    "Base",
+    "Branch",
+    "CustomerProfile",
+    "DeliveryEmail",
+    "Invoice",
+    "InvoiceStatus",
+    "Issuer",
+    "MailAttachment",
+    "MailMessage",
+    "MailStatus",
+    "Ticket",
+    "TicketLine",
+    "TicketStatus",
+    "invoice_ticket",
+    "metadata",
+    "utcnow",
+]

@@ -1,0 +1,96 @@
+"""Invoices (CFDI) with a snapshot of the receptor as it was when stamped."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Column,
+    Enum,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.models.base import Base, Money, UTCDateTime, utcnow
+from webapp.models.issuer import Branch, Issuer
+from webapp.models.ticket import Ticket
+
+
+class InvoiceStatus(enum.StrEnum):
+    """The stamping state machine: draft → signed → stamping → stamped | failed."""
+
+    DRAFT = "draft"
+    SIGNED = "signed"
+    STAMPING = "stamping"
+    STAMPED = "stamped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+invoice_ticket = Table(
+    "invoice_ticket",
+    Base.metadata,
+    Column("invoice_id", ForeignKey("invoice.id", ondelete="CASCADE"), primary_key=True),
+    Column("ticket_id", ForeignKey("ticket.id"), primary_key=True, index=True),
+)
+
+
+def _public_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Invoice(Base):
+    __tablename__ = "invoice"
+    __table_args__ = (UniqueConstraint("issuer_id", "serie", "folio"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Opaque identifier for URLs: never the sequential id.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_public_id)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("issuer.id"))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    status: Mapped[InvoiceStatus] = mapped_column(
+        Enum(
+            InvoiceStatus,
+            native_enum=False,
+            create_constraint=True,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+            name="status",
+        ),
+        default=InvoiceStatus.DRAFT,
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    serie: Mapped[str] = mapped_column(String(25))
+    folio: Mapped[int]
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Receptor snapshot.
+    receptor_rfc: Mapped[str] = mapped_column(String(13), index=True)
+    receptor_nombre: Mapped[str] = mapped_column(String(254))
+    receptor_cp: Mapped[str] = mapped_column(String(5))
+    receptor_regimen: Mapped[str] = mapped_column(String(3))
+    uso_cfdi: Mapped[str] = mapped_column(String(4))
+    forma_pago: Mapped[str] = mapped_column(String(2))
+    metodo_pago: Mapped[str] = mapped_column(String(3), default="PUE")
+    currency: Mapped[str] = mapped_column(String(3), default="MXN")
+    subtotal: Mapped[Decimal] = mapped_column(Money)
+    taxes: Mapped[Decimal] = mapped_column(Money)
+    total: Mapped[Decimal] = mapped_column(Money)
+    xml: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    stamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    issuer: Mapped[Issuer] = relationship()
+    branch: Mapped[Branch] = relationship()
+    tickets: Mapped[list[Ticket]] = relationship(secondary=invoice_ticket)

@@ -1,0 +1,58 @@
+"""Merchants (issuers of CFDI) and their branches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.models.base import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.ticket import Ticket
+
+
+class Issuer(Base):
+    """The Emisor of every CFDI: a merchant with its fiscal data and its CSD."""
+
+    __tablename__ = "issuer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    rfc: Mapped[str] = mapped_column(String(13), unique=True)
+    legal_name: Mapped[str] = mapped_column(String(254))
+    regimen_fiscal: Mapped[str] = mapped_column(String(3))
+    cp: Mapped[str] = mapped_column(String(5))
+    serie: Mapped[str] = mapped_column(String(25), default="A")
+    next_folio: Mapped[int] = mapped_column(default=1)
+    # CSD: the certificate (DER) as issued; the .key file and its password encrypted at rest
+    # under the configured data key (webapp.crypto), never shown again once stored.
+    csd_certificate: Mapped[bytes | None] = mapped_column(LargeBinary)
+    csd_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    csd_password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    csd_number: Mapped[str | None] = mapped_column(String(20))
+    csd_valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    csd_valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    branches: Mapped[list[Branch]] = relationship(back_populates="issuer", order_by="Branch.code")
+
+
+class Branch(Base):
+    """A sucursal: where tickets are sold; its CP is the CFDI's LugarExpedicion."""
+
+    __tablename__ = "branch"
+    __table_args__ = (UniqueConstraint("issuer_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("issuer.id"))
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(120))
+    cp: Mapped[str] = mapped_column(String(5))
+    address: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+    issuer: Mapped[Issuer] = relationship(back_populates="branches")
+    tickets: Mapped[list[Ticket]] = relationship(back_populates="branch")
