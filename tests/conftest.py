@@ -4,9 +4,11 @@ TEST_DATABASE_URL is set (make test runs the suite both ways)."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from webapp import create_app
 from webapp.db import make_engine
@@ -74,3 +76,72 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# --- Real browser: Debian's Chromium driven by Playwright --------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+_browser_results = {"passed": 0, "failed": 0, "version": None}
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over HTTP on a free loopback port, for the browser."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        _browser_results["version"] = chromium.version
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser context; console errors and page errors are collected on `page.errors`."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and "browser" in item.keywords:
+        _browser_results["passed" if report.passed else "failed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    backend = "PostgreSQL" if POSTGRES_URL else "SQLite"
+    terminalreporter.write_line(f"autofactura: suite ran on {backend}")
+    if _browser_results["version"]:
+        terminalreporter.write_line(
+            f"autofactura: Chromium {_browser_results['version']} (Playwright, headless): "
+            f"{_browser_results['passed']} browser tests passed, "
+            f"{_browser_results['failed']} failed"
+        )

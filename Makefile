@@ -1,0 +1,61 @@
+# Two commands for a newcomer: `make run` and `make test` (see README.md).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app webapp
+PORT   ?= 5000
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+
+export PORT
+
+.PHONY: run test lint translations extract-messages clean
+
+## make run: install into .venv, migrate, load the demo data, serve with the mail worker beside it
+run: $(VENV)/.installed $(CATALOGS)
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	@echo "Autofactura on http://127.0.0.1:$(PORT) (Ctrl-C stops the server and the mail worker)"
+	@DEV_MAILBOX=$${DEV_MAILBOX-1}; export DEV_MAILBOX; \
+	$(FLASK) mail worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+## make test: the whole suite on SQLite, then on a temporary PostgreSQL server, with Chromium
+test: $(VENV)/.installed-dev $(CATALOGS)
+	./scripts/ensure_system_packages.sh
+	$(BIN)/ruff check .
+	@echo "== Test suite on SQLite =="
+	$(BIN)/python -m pytest
+	@echo "== Test suite on PostgreSQL =="
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check webapp tests scripts bench migrations/env.py
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+translations: $(CATALOGS)
+
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile -i $< -o $@
+
+## make extract-messages: refresh translations/messages.pot and merge it into the catalogs
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	    -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location \
+	    --omit-header --ignore-obsolete
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
