@@ -96,7 +96,11 @@ def main(argv: list[str]) -> int:
             [f"{bindir}/postgres", "--version"], capture_output=True, text=True
         ).stdout.strip()
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/autofactura_test"
-        print(f"== Temporary PostgreSQL server: {version} at 127.0.0.1:{port} ==", flush=True)
+        print(
+            f"== Temporary PostgreSQL server: {version} at 127.0.0.1:{port} "
+            "(stopped and removed afterwards) ==",
+            flush=True,
+        )
         env = dict(os.environ, TEST_DATABASE_URL=url)
         return subprocess.run(argv, env=env).returncode
     finally:
@@ -106,7 +110,6 @@ def main(argv: list[str]) -> int:
             stderr=subprocess.DEVNULL,
         )
         shutil.rmtree(base, ignore_errors=True)
-        print("== Temporary PostgreSQL server stopped and removed ==", flush=True)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,18 @@ def test_htmx_header_token_is_accepted(make_app):
         headers={"X-CSRFToken": token, "HX-Request": "true"},
     )
     assert response.status_code == 303
+
+
+def test_unknown_pac_refuses_to_start(make_app):
+    with pytest.raises(RuntimeError, match="PAC='nope' is unknown"):
+        make_app(PAC="nope")
+
+
+def test_secret_key_is_generated_once_and_reused(tmp_path, monkeypatch):
+    from webapp.config import from_environment
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = from_environment(tmp_path)["SECRET_KEY"]
+    assert len(first) >= 40
+    assert from_environment(tmp_path)["SECRET_KEY"] == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webapp.config import INSTANCE, ROOT, from_environment
+from webapp.config import INSTANCE, ROOT, check, from_environment
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -17,6 +17,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     settings = from_environment()
     settings.update(config or {})
+    check(settings)
     app.config.from_mapping(settings)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "es_MX")

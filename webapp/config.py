@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 TRUE = {"1", "true", "yes", "on"}
+PACS = ("sandbox",)  # stamping providers this version can talk to
 
 
 def _flag(name: str, default: bool = False) -> bool:
@@ -30,6 +31,12 @@ def _secret_key(instance: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(key)
     return key
+
+
+def check(settings: dict) -> None:
+    """Refuse to start with a setting that cannot work, saying which and why."""
+    if settings["PAC"] not in PACS:
+        raise RuntimeError(f"PAC={settings['PAC']!r} is unknown; choose one of {', '.join(PACS)}")
 
 
 def from_environment(instance: Path = INSTANCE) -> dict:

@@ -1,5 +1,70 @@
-"""`flask demo ...` commands."""
+"""`flask demo ...` commands: load the demo merchant, list tickets to try the portal with."""
 
+from __future__ import annotations
+
+import json
+
+import click
+from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Branch, Issuer, Ticket, TicketStatus
+
+# webapp.demo.data is imported inside the commands: it pulls satcfdi, which every app
+# (web, tests) would otherwise load at start-up only to register these commands.
 
 demo_cli = AppGroup("demo", help="Demo data.")
+
+
+@demo_cli.command("load")
+def load_command() -> None:
+    """Create the demo merchant: test CSD, 3 branches, 2,000 open tickets (idempotent)."""
+    from webapp import crypto
+    from webapp.demo import data
+
+    result = data.load_demo(db.session, crypto.cipher_from_config(current_app.config))
+    issuer = result.issuer
+    if not result.created:
+        click.echo(
+            f"Demo issuer '{issuer.slug}' already exists ({issuer.rfc} {issuer.legal_name}, "
+            f"{result.branches} branches, {result.tickets} open tickets): nothing changed."
+        )
+        return
+    click.echo(
+        f"Created demo issuer '{issuer.slug}': {issuer.rfc} {issuer.legal_name}, "
+        f"test CSD {issuer.csd_number}, {result.branches} branches, "
+        f"{result.tickets} open tickets."
+    )
+    click.echo("Try `flask demo tickets --count 5` for tickets to invoice.")
+
+
+@demo_cli.command("tickets")
+@click.option("--count", "-n", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--branch", "branch_code", help="Only this branch code (e.g. CENTRO).")
+@click.option("--issuer", "slug", default="demo", show_default=True, help="Issuer slug.")
+def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
+    """Print open tickets, newest first, one JSON object per line."""
+    from webapp.demo.data import MEXICO_CITY
+
+    query = (
+        select(Ticket, Branch)
+        .join(Branch, Ticket.branch_id == Branch.id)
+        .join(Issuer, Branch.issuer_id == Issuer.id)
+        .where(Issuer.slug == slug, Ticket.status == TicketStatus.OPEN)
+        .order_by(Ticket.sold_at.desc(), Ticket.id.desc())
+        .limit(count)
+    )
+    if branch_code:
+        query = query.where(Branch.code == branch_code)
+    for ticket, branch in db.session.execute(query):
+        record = {
+            "branch_code": branch.code,
+            "branch_name": branch.name,
+            "order_number": ticket.order_number,
+            "ticket_number": ticket.ticket_number,
+            "total": f"{ticket.total:.2f}",
+            "sold_at": ticket.sold_at.astimezone(MEXICO_CITY).isoformat(),
+        }
+        click.echo(json.dumps(record, ensure_ascii=False))

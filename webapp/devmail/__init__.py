@@ -3,3 +3,5 @@
 from flask import Blueprint
 
 bp = Blueprint("devmail", __name__, url_prefix="/dev/mail")
+
+from webapp.devmail import routes  # noqa: E402, F401

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, MetaData, Numeric
+from sqlalchemy import DateTime, Enum, MetaData, Numeric
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -47,6 +48,18 @@ class Money(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+
+
+def status_enum(values: type[enum.StrEnum]) -> Enum:
+    """A status column: stored as its string value, checked by a CHECK constraint."""
+    return Enum(
+        values,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+        name="status",
+    )
 
 
 class Base(DeclarativeBase):

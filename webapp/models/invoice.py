@@ -9,7 +9,6 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Column,
-    Enum,
     ForeignKey,
     LargeBinary,
     String,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, Money, UTCDateTime, utcnow
+from webapp.models.base import Base, Money, UTCDateTime, status_enum, utcnow
 from webapp.models.issuer import Branch, Issuer
 from webapp.models.ticket import Ticket
 
@@ -57,14 +56,7 @@ class Invoice(Base):
     issuer_id: Mapped[int] = mapped_column(ForeignKey("issuer.id"))
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
     status: Mapped[InvoiceStatus] = mapped_column(
-        Enum(
-            InvoiceStatus,
-            native_enum=False,
-            create_constraint=True,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-            name="status",
-        ),
+        status_enum(InvoiceStatus),
         default=InvoiceStatus.DRAFT,
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.base import Base, UTCDateTime, status_enum, utcnow
 
 
 class MailStatus(enum.StrEnum):
@@ -29,14 +29,7 @@ class MailMessage(Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     status: Mapped[MailStatus] = mapped_column(
-        Enum(
-            MailStatus,
-            native_enum=False,
-            create_constraint=True,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-            name="status",
-        ),
+        status_enum(MailStatus),
         default=MailStatus.PENDING,
     )
     attempts: Mapped[int] = mapped_column(default=0)

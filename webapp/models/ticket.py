@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Enum, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, Money, UTCDateTime, utcnow
+from webapp.models.base import Base, Money, UTCDateTime, status_enum, utcnow
 from webapp.models.issuer import Branch
 
 
@@ -35,14 +35,7 @@ class Ticket(Base):
     total: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="MXN")
     status: Mapped[TicketStatus] = mapped_column(
-        Enum(
-            TicketStatus,
-            native_enum=False,
-            create_constraint=True,
-            length=20,
-            values_callable=lambda e: [m.value for m in e],
-            name="status",
-        ),
+        status_enum(TicketStatus),
         default=TicketStatus.OPEN,
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,184 @@
+"""The outbox worker: claim due messages, send them, record the outcome.
+
+A message is due when it is pending and its next_attempt_at has come, or when it is still
+marked sending after its lease ran out (the worker sending it died). Claiming locks rows with
+FOR UPDATE SKIP LOCKED on PostgreSQL, so concurrent workers take different messages; on
+SQLite the claim runs in a BEGIN IMMEDIATE transaction, which serialises writers. Delivery is
+at least once: a worker killed between sending and recording the outcome leaves a message
+that is sent again after its lease, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from webapp.extensions import db
+from webapp.mail.transport import Transport, compose, transport_from_config
+from webapp.models import MailMessage, MailStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 10
+MAX_RETRY_DELAY = timedelta(hours=6)
+ERROR_MAX = 2000
+
+
+def retry_delay(config: Mapping, attempts: int) -> timedelta:
+    """MAIL_RETRY_SECONDS doubled after each failed attempt, at most six hours."""
+    seconds = float(config["MAIL_RETRY_SECONDS"]) * 2 ** (attempts - 1)
+    return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
+
+
+def _begin_write(session: Session) -> None:
+    """On SQLite take the write lock now, so the read-then-update claim cannot interleave."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))
+
+
+def claim(session: Session, config: Mapping, now: datetime, skip: set[int]) -> list[MailMessage]:
+    """Mark up to BATCH_SIZE due messages as sending under a lease, and commit."""
+    _begin_write(session)
+    due = or_(
+        and_(MailMessage.status == MailStatus.PENDING, MailMessage.next_attempt_at <= now),
+        and_(MailMessage.status == MailStatus.SENDING, MailMessage.locked_until < now),
+    )
+    query = select(MailMessage).where(due)
+    if skip:
+        query = query.where(MailMessage.id.not_in(skip))
+    query = (
+        query.order_by(MailMessage.next_attempt_at, MailMessage.id)
+        .limit(BATCH_SIZE)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    rows = list(session.scalars(query))
+    lease = timedelta(seconds=float(config["MAIL_LEASE_SECONDS"]))
+    for row in rows:
+        row.status = MailStatus.SENDING
+        row.locked_until = now + lease
+    session.commit()
+    return rows
+
+
+def _update_own(session: Session, mail_id: int, lease: datetime, **values) -> bool:
+    """Update a message this worker holds under `lease`; False if another worker took it."""
+    result = session.execute(
+        update(MailMessage)
+        .where(
+            MailMessage.id == mail_id,
+            MailMessage.status == MailStatus.SENDING,
+            MailMessage.locked_until == lease,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def deliver(
+    session: Session, transport: Transport, config: Mapping, row: MailMessage, now: datetime
+) -> bool:
+    """Send one claimed message and record the outcome; True when it was sent.
+
+    The lease is renewed first, so a batch slower than MAIL_LEASE_SECONDS does not send a
+    message whose lease ran out and that another worker may have claimed meanwhile.
+    """
+    mail_id, to, subject, attempts = row.id, row.to_addrs, row.subject, row.attempts + 1
+    lease = now + timedelta(seconds=float(config["MAIL_LEASE_SECONDS"]))
+    assert row.locked_until is not None
+    if not _update_own(session, mail_id, row.locked_until, locked_until=lease):
+        log.warning("skipped #%s: its lease ran out and another worker has it", mail_id)
+        return False
+    try:
+        message = compose(row, config["MAIL_FROM"])
+        session.commit()  # end the read of the attachments before talking to the network
+        transport.send(message, mail_id)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+        if session.in_transaction():
+            session.rollback()
+        error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+        outcome = {"attempts": attempts, "last_error": error, "locked_until": None}
+        if attempts >= int(config["MAIL_MAX_ATTEMPTS"]):
+            _update_own(session, mail_id, lease, status=MailStatus.DEAD, **outcome)
+            log.error("dead #%s to %s after %s attempts: %s", mail_id, to, attempts, error)
+        else:
+            retry_at = now + retry_delay(config, attempts)
+            _update_own(
+                session,
+                mail_id,
+                lease,
+                status=MailStatus.PENDING,
+                next_attempt_at=retry_at,
+                **outcome,
+            )
+            log.warning(
+                "failed #%s to %s (attempt %s), retry at %s: %s",
+                mail_id,
+                to,
+                attempts,
+                retry_at.isoformat(timespec="seconds"),
+                error,
+            )
+        return False
+    _update_own(session, mail_id, lease, status=MailStatus.SENT, sent_at=now, locked_until=None)
+    log.info("sent #%s to %s: %s", mail_id, to, subject)
+    return True
+
+
+def _release(session: Session, rows: list[MailMessage]) -> None:
+    """Hand claimed but unsent messages back at once (clean shutdown)."""
+    for row in rows:
+        assert row.locked_until is not None
+        _update_own(session, row.id, row.locked_until, status=MailStatus.PENDING, locked_until=None)
+
+
+def run_once(
+    app: Flask,
+    now: datetime | None = None,
+    *,
+    transport: Transport | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Send every message due at `now` (default: the clock), each at most once; the count sent.
+
+    Stops early, handing its remaining claimed messages back, when `stop` is set.
+    """
+    transport = transport or transport_from_config(app.config)
+    sent = 0
+    seen: set[int] = set()
+    with app.app_context():
+        session = db.session
+        while True:
+            at = now or utcnow()
+            batch = claim(session, app.config, at, seen)
+            if not batch:
+                return sent
+            seen.update(row.id for row in batch)
+            for index, row in enumerate(batch):
+                if stop is not None and stop.is_set():
+                    _release(session, batch[index:])
+                    return sent
+                sent += deliver(session, transport, app.config, row, now or utcnow())
+
+
+def work(
+    app: Flask, interval: float, stop_event: threading.Event, transport: Transport | None = None
+) -> None:
+    """Run the worker every `interval` seconds until `stop_event` is set."""
+    transport = transport or transport_from_config(app.config)
+    log.info("mail worker started: %s, every %ss", transport.describe(), interval)
+    while not stop_event.is_set():
+        try:
+            run_once(app, transport=transport, stop=stop_event)
+        except Exception:  # noqa: BLE001 - e.g. the database is down: try again later
+            log.exception("mail worker run failed; trying again in %ss", interval)
+        stop_event.wait(interval)
+    log.info("mail worker stopped")
