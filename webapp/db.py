@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -25,6 +25,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def lock_for_write(session: Session) -> None:
+    """Start the session's transaction holding the database's write lock on SQLite.
+
+    SQLite has no row locks: BEGIN IMMEDIATE serialises writers, so a read-then-update
+    cannot interleave with another one. On PostgreSQL, callers lock rows with FOR UPDATE.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))
 
 
 @dataclass

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from webapp.db import lock_for_write
 from webapp.extensions import db
 from webapp.mail.transport import Transport, compose, transport_from_config
 from webapp.models import MailMessage, MailStatus, utcnow
@@ -36,15 +37,9 @@ def retry_delay(config: Mapping, attempts: int) -> timedelta:
     return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
 
 
-def _begin_write(session: Session) -> None:
-    """On SQLite take the write lock now, so the read-then-update claim cannot interleave."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("BEGIN IMMEDIATE"))
-
-
 def claim(session: Session, config: Mapping, now: datetime, skip: set[int]) -> list[MailMessage]:
     """Mark up to BATCH_SIZE due messages as sending under a lease, and commit."""
-    _begin_write(session)
+    lock_for_write(session)
     due = or_(
         and_(MailMessage.status == MailStatus.PENDING, MailMessage.next_attempt_at <= now),
         and_(MailMessage.status == MailStatus.SENDING, MailMessage.locked_until < now),

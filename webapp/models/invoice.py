@@ -8,13 +8,17 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     Column,
     ForeignKey,
+    Index,
     LargeBinary,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +43,16 @@ invoice_ticket = Table(
     Base.metadata,
     Column("invoice_id", ForeignKey("invoice.id", ondelete="CASCADE"), primary_key=True),
     Column("ticket_id", ForeignKey("ticket.id"), primary_key=True, index=True),
+    # True while the invoice holds the ticket (being stamped or valid); a ticket is held by at
+    # most one invoice at a time: the database refuses a second one.
+    Column("active", Boolean, nullable=False, default=True, server_default=true()),
+    Index(
+        "uq_invoice_ticket_active_ticket_id",
+        "ticket_id",
+        unique=True,
+        sqlite_where=text("active"),
+        postgresql_where=text("active"),
+    ),
 )
 
 
@@ -78,6 +92,8 @@ class Invoice(Base):
     total: Mapped[Decimal] = mapped_column(Money)
     xml: Mapped[bytes | None] = mapped_column(LargeBinary)
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    delivery_email: Mapped[str | None] = mapped_column(String(254))
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -35,6 +35,17 @@ class Issuer(Base):
     csd_number: Mapped[str | None] = mapped_column(String(20))
     csd_valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     csd_valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Invoicing policy (merchant's choice, not law); see webapp.fiscal.window for the format.
+    window_policy: Mapped[str] = mapped_column(
+        String(40), default="until_day_next_month:3", server_default="until_day_next_month:3"
+    )
+    # SAT c_FormaPago codes customers may choose, comma-separated, in display order.
+    formas_pago: Mapped[str] = mapped_column(
+        String(200), default="01,04,28,03", server_default="01,04,28,03"
+    )
+    # A ticket already in a factura global: "flag" (invoice it and flag the global for
+    # correction) or "refuse".
+    global_policy: Mapped[str] = mapped_column(String(10), default="flag", server_default="flag")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     branches: Mapped[list[Branch]] = relationship(back_populates="issuer", order_by="Branch.code")
