@@ -54,8 +54,8 @@ translations: $(CATALOGS)
 extract-messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 	    -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location \
-	    --omit-header --ignore-obsolete
+	$(BIN)/pybabel update -i translations/messages.pot -d translations \
+	    --ignore-obsolete --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -39,8 +39,14 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def sandbox_pac_dir(tmp_path_factory):
+    """One sandbox PAC installation for the whole test session."""
+    return str(tmp_path_factory.mktemp("sandbox-pac"))
+
+
 @pytest.fixture
-def make_app(database_url, tmp_path):
+def make_app(database_url, tmp_path, sandbox_pac_dir):
     """Build apps on the test database; rows are wiped after the test."""
     apps = []
 
@@ -52,6 +58,7 @@ def make_app(database_url, tmp_path):
             "MAIL_URL": f"file://{tmp_path / 'mail'}",
             "BASE_URL": "http://localhost",
             "WTF_CSRF_ENABLED": False,
+            "PAC_SANDBOX_DIR": sandbox_pac_dir,
         }
         config.update(overrides)
         app = create_app(config)

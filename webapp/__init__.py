@@ -23,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "es_MX")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "America/Mexico_City")
 
-    from webapp import errors, i18n, security
+    from webapp import errors, i18n, security, templating
     from webapp.extensions import csrf, db
 
     db.init_app(app)
@@ -31,12 +31,15 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    templating.init_app(app)
 
     from webapp.cli import register_commands
     from webapp.devmail import bp as devmail_bp
+    from webapp.invoicing import bp as invoicing_bp
     from webapp.main import bp as main_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(devmail_bp)
+    app.register_blueprint(invoicing_bp)
     register_commands(app)
     return app

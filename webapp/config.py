@@ -54,6 +54,7 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "BASE_URL": os.environ.get("BASE_URL", f"http://127.0.0.1:{port}"),
         "PORT": port,
         "PAC": os.environ.get("PAC", "sandbox"),
+        "PAC_SANDBOX_DIR": os.environ.get("PAC_SANDBOX_DIR", str(instance / "sandbox-pac")),
         "DATA_KEY": os.environ.get("DATA_KEY"),
         "DEBUG": _flag("DEBUG"),
         "DEV_MAILBOX": _flag("DEV_MAILBOX"),

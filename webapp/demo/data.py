@@ -4,8 +4,9 @@ Everything but the dates comes from a seeded random generator, so two loads hold
 products, amounts, order and ticket numbers; the dates are the 60 days before the load, a good
 share in the current month (what an invoicing window of "same month" needs).
 
-Amounts follow what the CFDI will say: a line's Importe is round(quantity × unit price, 2), its
-IVA is round(Importe × rate, 2) (half up), and a ticket's total is the sum of both over its lines.
+Amounts follow what the CFDI will say: a ticket's total is `webapp.cfdi.amounts.ticket_total` of
+its lines (a line's Importe is round(quantity × unit price, 2), its IVA round(Importe × rate, 2),
+half up), the very figures the invoice's SubTotal, Traslados and Total are built from.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from webapp.cfdi.amounts import line_amount, ticket_total
+from webapp.cfdi.draft import Line
 from webapp.csd import store_csd
 from webapp.demo.csd import make_test_csd
 from webapp.models import Branch, Issuer, Ticket, TicketLine, TicketStatus
@@ -184,21 +187,28 @@ LINES_PER_TICKET = (1, 2, 3, 4, 5, 6)
 LINES_WEIGHTS = (25, 25, 20, 13, 10, 7)
 
 
-def line_amount(quantity: Decimal, unit_price: Decimal, rate: Decimal | None) -> Decimal:
-    """What a line adds to the ticket: round(qty × price, 2) + round(that × rate, 2), half up."""
-    importe = (quantity * unit_price).quantize(CENT, ROUND_HALF_UP)
-    tax = (importe * rate).quantize(CENT, ROUND_HALF_UP) if rate is not None else Decimal("0.00")
-    return importe + tax
-
-
 @dataclass(frozen=True)
 class DemoLine:
     product: Product
     quantity: Decimal
 
+    def as_line(self) -> Line:
+        """The CFDI line this ticket line becomes."""
+        product = self.product
+        return Line(
+            description=product.description,
+            clave_prod_serv=product.clave_prod_serv,
+            clave_unidad=product.clave_unidad,
+            quantity=self.quantity,
+            unit_price=product.unit_price,
+            objeto_imp="02",
+            tax_factor=product.tax.factor,
+            tax_rate=product.tax.rate,
+        )
+
     @property
     def amount(self) -> Decimal:
-        return line_amount(self.quantity, self.product.unit_price, self.product.tax.rate)
+        return line_amount(self.as_line())
 
 
 @dataclass
@@ -211,7 +221,7 @@ class DemoTicket:
 
     @property
     def total(self) -> Decimal:
-        return sum((line.amount for line in self.lines), Decimal("0.00"))
+        return ticket_total(line.as_line() for line in self.lines)
 
 
 def _quantity(rng: random.Random, product: Product) -> Decimal:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import text
 
 from webapp.extensions import db
@@ -42,3 +42,15 @@ def healthz():
     except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
         return jsonify(status="error", database=type(exc).__name__), 503
     return jsonify(status="ok", database="ok")
+
+
+@bp.get("/sandbox/pac.cer")
+def sandbox_certificate():
+    """The sandbox PAC's certificate (DER), so anyone can verify a sandbox SelloSAT."""
+    from webapp.invoicing.services import is_sandbox, pac
+
+    if not is_sandbox():
+        abort(404)
+    response = Response(pac().certificate_der(), mimetype="application/pkix-cert")
+    response.headers["Content-Disposition"] = 'attachment; filename="sandbox-pac.cer"'
+    return response

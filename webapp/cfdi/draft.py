@@ -1,0 +1,111 @@
+"""What an invoice will say, before any XML: a `Draft` with its `Line`s.
+
+Both are frozen dataclasses checked on construction, so a Draft that exists can be built into a
+CFDI 4.0 (SAT's catalogs aside: claves, régimen and CP are the caller's and the XSD's business).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+OBJETO_NO_OBJETO = "01"  # no objeto de impuesto
+OBJETO_SI_OBJETO = "02"  # sí objeto de impuesto
+TASA = "Tasa"
+EXENTO = "Exento"
+MAX_DECIMALS = 6  # Cantidad, ValorUnitario and TasaOCuota allow six (cfdv40.xsd)
+
+
+def decimals(value: Decimal) -> int:
+    """Significant decimal places of `value` (trailing zeros do not count)."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+@dataclass(frozen=True)
+class Line:
+    """One Concepto: `unit_price` is before tax.
+
+    objeto_imp "02" comes with tax_factor "Tasa" and its tax_rate (0.160000, 0.080000,
+    0.000000) or with "Exento" and no rate; "01" carries no tax at all.
+    """
+
+    description: str
+    clave_prod_serv: str
+    clave_unidad: str
+    quantity: Decimal
+    unit_price: Decimal
+    objeto_imp: str
+    tax_factor: str | None
+    tax_rate: Decimal | None
+    no_identificacion: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.quantity, Decimal) or not isinstance(self.unit_price, Decimal):
+            raise TypeError("quantity and unit_price are Decimal, never float")
+        if self.quantity <= 0:
+            raise ValueError("quantity must be positive")
+        if self.unit_price < 0:
+            raise ValueError("unit_price cannot be negative")
+        if decimals(self.quantity) > MAX_DECIMALS or decimals(self.unit_price) > MAX_DECIMALS:
+            raise ValueError("quantity and unit_price have at most six decimals")
+        if not self.description.strip() or "|" in self.description:
+            raise ValueError("description is required and cannot contain '|'")
+        if self.objeto_imp == OBJETO_NO_OBJETO:
+            if self.tax_factor is not None or self.tax_rate is not None:
+                raise ValueError("objeto_imp 01 carries no tax")
+        elif self.objeto_imp == OBJETO_SI_OBJETO:
+            if self.tax_factor == TASA:
+                if self.tax_rate is None or not 0 <= self.tax_rate < 1:
+                    raise ValueError("tax_factor Tasa needs a tax_rate between 0 and 1")
+                if decimals(self.tax_rate) > MAX_DECIMALS:
+                    raise ValueError("tax_rate has at most six decimals")
+            elif self.tax_factor == EXENTO:
+                if self.tax_rate is not None:
+                    raise ValueError("tax_factor Exento has no tax_rate")
+            else:
+                raise ValueError("objeto_imp 02 needs tax_factor Tasa or Exento")
+        else:
+            raise ValueError(f"objeto_imp {self.objeto_imp!r} is not supported (01 or 02)")
+
+    @property
+    def taxed(self) -> bool:
+        """True when the line carries a Traslado (Tasa or Exento)."""
+        return self.objeto_imp == OBJETO_SI_OBJETO
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An Ingreso CFDI to be built: emisor, receptor, payment and lines.
+
+    `fecha` is aware; the CFDI writes it as local time (no offset) of the LugarExpedicion's time
+    zone per SAT's c_CodigoPostal (Mexico City for most of the country).
+    """
+
+    emisor_rfc: str
+    emisor_nombre: str
+    emisor_regimen: str
+    lugar_expedicion: str
+    serie: str
+    folio: int
+    fecha: datetime
+    receptor_rfc: str
+    receptor_nombre: str
+    receptor_cp: str
+    receptor_regimen: str
+    uso_cfdi: str
+    forma_pago: str
+    metodo_pago: str = "PUE"
+    moneda: str = "MXN"
+    lines: tuple[Line, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.fecha.tzinfo is None or self.fecha.utcoffset() is None:
+            raise ValueError("fecha must be timezone-aware")
+        if not self.lines:
+            raise ValueError("a draft needs at least one line")
+        if not isinstance(self.lines, tuple):
+            object.__setattr__(self, "lines", tuple(self.lines))
+        if self.folio < 1:
+            raise ValueError("folio must be positive")

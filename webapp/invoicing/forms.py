@@ -1,0 +1,237 @@
+"""Forms of the flow. One `check_*` per form runs every rule; the full submit and the inline
+validation of a single field call the same function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
+from wtforms import EmailField, HiddenField, RadioField, SelectField, StringField
+from wtforms.validators import ValidationError
+
+from webapp.fiscal import catalogs, matrix
+from webapp.fiscal.receptor import Receptor, check_receptor, normalize_nombre
+from webapp.fiscal.rfc import check_rfc, person_type
+from webapp.fiscal.ticket_input import normalize_number, parse_total
+from webapp.invoicing import messages
+from webapp.issuing.lookup import TicketCheck, check_ticket
+from webapp.mail import validate_address
+from webapp.models import Branch, Issuer
+
+TICKET_FIELDS = ("order_number", "ticket_number", "total")
+RECEPTOR_FIELDS = ("nombre", "cp", "regimen", "uso_cfdi", "email")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class BranchForm(FlaskForm):
+    branch = RadioField(_l("Sucursal"), choices=[], validate_choice=False)
+
+
+class RfcForm(FlaskForm):
+    rfc = StringField(
+        _l("RFC"),
+        filters=[_strip],
+        render_kw={
+            "autocomplete": "off",
+            "autocapitalize": "characters",
+            "maxlength": 20,
+            "spellcheck": "false",
+        },
+    )
+
+
+class TicketForm(FlaskForm):
+    order_number = StringField(
+        _l("Número de orden"),
+        filters=[_strip],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 40},
+    )
+    ticket_number = StringField(
+        _l("Número de ticket"),
+        filters=[_strip],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 40},
+    )
+    total = StringField(
+        _l("Total del ticket"),
+        filters=[_strip],
+        render_kw={"inputmode": "decimal", "autocomplete": "off", "maxlength": 20},
+    )
+    forma_pago = SelectField(_l("Forma de pago"), choices=[], validate_choice=False)
+    nombre = StringField(
+        _l("Nombre o razón social"),
+        filters=[_strip],
+        render_kw={"autocomplete": "name", "autocapitalize": "characters", "maxlength": 300},
+    )
+    cp = StringField(
+        _l("Código postal"),
+        filters=[_strip],
+        render_kw={"inputmode": "numeric", "autocomplete": "postal-code", "maxlength": 5},
+    )
+    regimen = SelectField(_l("Régimen fiscal"), choices=[], validate_choice=False)
+    uso_cfdi = SelectField(_l("Uso del CFDI"), choices=[], validate_choice=False)
+    email = EmailField(
+        _l("Correo electrónico"),
+        filters=[_strip],
+        render_kw={"autocomplete": "email", "maxlength": 254},
+    )
+    key = HiddenField()
+
+    def fill_choices(self, issuer: Issuer, rfc: str) -> None:
+        """Offer only valid choices: the issuer's formas de pago, the régimenes of the RFC's
+        person type, and the usos allowed for the chosen régimen (all of the person type's
+        usos until one is chosen)."""
+        self.forma_pago.choices = [
+            (code, f"{code} · {catalogs.FORMAS_PAGO.get(code, code)}")
+            for code in issuer.formas_pago.split(",")
+        ]
+        regimenes = matrix.regimenes_for(person_type(rfc))
+        self.regimen.choices = [("", _l("Elija…"))] + [
+            (code, f"{code} · {catalogs.REGIMENES.get(code, code)}") for code in regimenes
+        ]
+        chosen = self.regimen.data if self.regimen.data in regimenes else None
+        usos = (
+            matrix.usos_for(chosen)
+            if chosen
+            else sorted({u for r in regimenes for u in matrix.usos_for(r)})
+        )
+        self.uso_cfdi.choices = [("", _l("Elija…"))] + [
+            (code, f"{code} · {catalogs.USOS_CFDI.get(code, code)}") for code in usos
+        ]
+
+
+def check_rfc_form(form: RfcForm) -> str | None:
+    """The normalised RFC, or None with the problem on the field."""
+    rfc, problem = check_rfc(form.rfc.data or "")
+    if problem is not None:
+        form.rfc.errors = [messages.fiscal_message("rfc", problem)]
+        return None
+    form.rfc.data = rfc
+    return rfc
+
+
+@dataclass
+class TicketOutcome:
+    """Everything the ticket form's checks found."""
+
+    check: TicketCheck | None = None
+    receptor: Receptor | None = None
+    email: str | None = None
+    errors: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_ticket_fields(
+    form: TicketForm,
+    session: Session,
+    branch: Branch,
+    now: datetime,
+    added: frozenset[int],
+    required: bool,
+) -> TicketOutcome:
+    """Order number, ticket number and total: typos normalised, then checked against the
+    ticket. With `required` False (tickets already added), empty fields are no error."""
+    out = TicketOutcome()
+    raw = {name: (form[name].data or "") for name in TICKET_FIELDS}
+    if not required and not any(raw.values()):
+        return out
+    numbers = {}
+    for name in ("order_number", "ticket_number"):
+        value = normalize_number(raw[name])
+        if not value:
+            out.errors[name] = messages.REQUIRED[name]
+        elif not value.isdigit() or len(value) > 40:
+            out.errors[name] = messages.DIGITS_ONLY
+        else:
+            numbers[name] = value
+            form[name].data = value
+    total = parse_total(raw["total"]) if raw["total"] else None
+    if not raw["total"]:
+        out.errors["total"] = messages.REQUIRED["total"]
+    elif total is None:
+        out.errors["total"] = messages.BAD_TOTAL
+    else:
+        form.total.data = f"{total:.2f}"
+    if "ticket_number" in numbers:
+        out.check = check_ticket(
+            session,
+            branch,
+            ticket_number=numbers["ticket_number"],
+            order_number=numbers.get("order_number"),
+            total=total,
+            now=now,
+            already_added=added,
+        )
+        for name, problem in out.check.problems.items():
+            out.errors.setdefault(name, messages.TICKET[problem])
+    return out
+
+
+def check_receptor_fields(form: TicketForm, rfc: str, issuer: Issuer, out: TicketOutcome):
+    """Receptor data and forma de pago, with the fiscal rules, next to each field."""
+    form.nombre.data = form.nombre.data or ""
+    receptor = Receptor(
+        rfc=rfc,
+        nombre=form.nombre.data,
+        cp=form.cp.data or "",
+        regimen=form.regimen.data or "",
+        uso_cfdi=form.uso_cfdi.data or "",
+    )
+    for name, problem in check_receptor(receptor).items():
+        if name != "rfc":
+            out.errors[name] = messages.fiscal_message(name, problem)
+    if not form.forma_pago.data:
+        out.errors["forma_pago"] = messages.REQUIRED["forma_pago"]
+    elif form.forma_pago.data not in issuer.formas_pago.split(","):
+        out.errors["forma_pago"] = messages.BAD_FORMA_PAGO
+    if not form.email.data:
+        out.errors["email"] = messages.REQUIRED["email"]
+    else:
+        try:
+            out.email = validate_address(form.email.data)
+        except ValueError:
+            out.errors["email"] = messages.BAD_EMAIL
+    if not any(name in out.errors for name in ("nombre", "cp", "regimen", "uso_cfdi")):
+        out.receptor = Receptor(
+            rfc=rfc,
+            nombre=normalize_nombre(receptor.nombre),
+            cp=receptor.cp,
+            regimen=receptor.regimen,
+            uso_cfdi=receptor.uso_cfdi,
+        )
+    return out
+
+
+def show(form: FlaskForm, errors: dict[str, object], only: tuple[str, ...] | None = None):
+    """Put the found problems on the form's fields (all of them, or `only` those)."""
+    for name, message in errors.items():
+        if only is None or name in only:
+            form[name].errors = [message]
+
+
+class EmailForm(FlaskForm):
+    email = StringField(
+        _l("Enviar a"),
+        filters=[_strip],
+        render_kw={"autocomplete": "email", "maxlength": 600, "inputmode": "email"},
+    )
+    addresses: list[str]
+
+    def validate_email(self, field) -> None:
+        parts = [p for p in (field.data or "").replace(";", ",").split(",") if p.strip()]
+        if not parts:
+            raise ValidationError(messages.REQUIRED["email"])
+        if len(parts) > 5:
+            raise ValidationError(_l("Escriba como máximo 5 correos, separados por comas."))
+        try:
+            self.addresses = [validate_address(p) for p in parts]
+        except ValueError:
+            raise ValidationError(messages.BAD_EMAIL) from None

@@ -1,0 +1,381 @@
+"""Views of the flow: thin, the checks live in forms.py and the work in webapp.issuing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render
+from webapp.invoicing import bp, flow, services
+from webapp.invoicing.forms import (
+    RECEPTOR_FIELDS,
+    TICKET_FIELDS,
+    BranchForm,
+    EmailForm,
+    RfcForm,
+    TicketForm,
+    check_receptor_fields,
+    check_rfc_form,
+    check_ticket_fields,
+    show,
+)
+from webapp.invoicing.messages import NO_TICKETS
+from webapp.issuing import issue
+from webapp.issuing.lookup import TicketProblem
+from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
+
+BRANCH_COOKIE = "sucursal_{}"
+RESEND_INTERVAL_SECONDS = 600
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _issuer(slug: str) -> Issuer:
+    issuer = db.session.scalar(select(Issuer).where(Issuer.slug == slug))
+    if issuer is None:
+        abort(404)
+    return issuer
+
+
+def _active_branches(issuer: Issuer) -> list[Branch]:
+    return [b for b in issuer.branches if b.active]
+
+
+def _flow_branch(issuer: Issuer, state: dict) -> Branch | None:
+    branch = db.session.get(Branch, state.get("branch_id") or 0)
+    return branch if branch and branch.issuer_id == issuer.id and branch.active else None
+
+
+@bp.get("/")
+def start():
+    issuers = db.session.scalars(select(Issuer).order_by(Issuer.legal_name)).all()
+    if len(issuers) == 1:
+        return redirect(url_for(".branch", slug=issuers[0].slug), 303)
+    return render_template("invoicing/start.html", issuers=issuers)
+
+
+@bp.route("/<slug>/", methods=["GET", "POST"])
+def branch(slug: str):
+    issuer = _issuer(slug)
+    branches = _active_branches(issuer)
+    form = BranchForm()
+    form.branch.choices = [(str(b.id), b.name) for b in branches]
+    state = flow.get(slug)
+    if form.validate_on_submit():
+        chosen = next((b for b in branches if str(b.id) == form.branch.data), None)
+        if chosen is not None:
+            state.update(branch_id=chosen.id, tickets=[])
+            flow.save(state)
+            response = redirect(url_for(".rfc", slug=slug), 303)
+            response.set_cookie(
+                BRANCH_COOKIE.format(slug),
+                str(chosen.id),
+                max_age=365 * 86400,
+                httponly=True,
+                samesite="Lax",
+            )
+            return response
+        form.branch.errors = [_("Elija la sucursal donde compró.")]
+    elif request.method == "GET":
+        remembered = state.get("branch_id") or request.cookies.get(BRANCH_COOKIE.format(slug))
+        form.branch.data = str(remembered) if remembered else None
+    status = 422 if form.branch.errors else 200
+    return render_template("invoicing/branch.html", issuer=issuer, form=form), status
+
+
+@bp.route("/<slug>/rfc", methods=["GET", "POST"])
+def rfc(slug: str):
+    issuer = _issuer(slug)
+    state = flow.get(slug)
+    branch = _flow_branch(issuer, state)
+    if branch is None:
+        return redirect(url_for(".branch", slug=slug), 303)
+    form = RfcForm()
+    inline = is_htmx() and request.headers.get("HX-Target") == "campo-rfc"
+    if request.method == "GET":
+        form.rfc.data = state.get("rfc")
+    elif form.validate_on_submit():
+        value = check_rfc_form(form)
+        if value is not None and not inline:
+            if value != state.get("rfc"):
+                state["tickets"] = []
+            state["rfc"] = value
+            flow.save(state)
+            return redirect(url_for(".ticket", slug=slug), 303)
+    if inline:
+        return render("invoicing/rfc.html", "rfc_field", issuer=issuer, branch=branch, form=form)
+    return render_template("invoicing/rfc.html", issuer=issuer, branch=branch, form=form), _status(
+        form
+    )
+
+
+def _status(form) -> int:
+    return 422 if form.errors or any(f.errors for f in form) else 200
+
+
+def _ticket_context(slug: str):
+    issuer = _issuer(slug)
+    state = flow.get(slug)
+    branch = _flow_branch(issuer, state)
+    if branch is None or not state.get("rfc"):
+        return None
+    added = [t for t in (db.session.get(Ticket, i) for i in state["tickets"]) if t]
+    return issuer, state, branch, added
+
+
+def _ticket_page(issuer, state, branch, added, form, status=200, resend=None):
+    return render_template(
+        "invoicing/ticket.html",
+        issuer=issuer,
+        branch=branch,
+        rfc=state["rfc"],
+        form=form,
+        added=added,
+        resend=resend,
+    ), status
+
+
+@bp.route("/<slug>/ticket", methods=["GET", "POST"])
+def ticket(slug: str):
+    context = _ticket_context(slug)
+    if context is None:
+        return redirect(url_for(".branch", slug=slug), 303)
+    issuer, state, branch, added = context
+    form = TicketForm()
+    form.fill_choices(issuer, state["rfc"])
+    if request.method == "GET" or not form.validate_on_submit():
+        if request.method == "GET":
+            form.key.data = flow.new_key()
+        return _ticket_page(
+            issuer, state, branch, added, form, 400 if request.method == "POST" else 200
+        )
+    action = request.form.get("action", "generate")
+    done = issue.by_key(db.session, form.key.data or "")
+    if action == "generate" and done is not None:
+        # A double submit or another tab of the same form (the key is the form's secret):
+        # the same answer as the first request.
+        flow.remember_invoice(done.public_id)
+        return _stamp_and_show(issuer, done)
+    if action.startswith("remove-"):
+        state["tickets"] = [i for i in state["tickets"] if str(i) != action[7:]]
+        flow.save(state)
+        return redirect(url_for(".ticket", slug=slug), 303)
+    ids = frozenset(state["tickets"])
+    outcome = check_ticket_fields(
+        form, db.session, branch, _now(), ids, required=action == "add" or not ids
+    )
+    if action == "add":
+        show(form, outcome.errors, TICKET_FIELDS)
+        if outcome.ok and outcome.check:
+            state["tickets"].append(outcome.check.ticket.id)
+            flow.save(state)
+            for name in TICKET_FIELDS:
+                form[name].data = ""
+            added.append(outcome.check.ticket)
+            return _ticket_page(issuer, state, branch, added, form)
+        return _ticket_page(issuer, state, branch, added, form, 422, resend=_resend_offer(outcome))
+    check_receptor_fields(form, state["rfc"], issuer, outcome)
+    show(form, outcome.errors)
+    found = outcome.check.ticket if outcome.check else None
+    ticket_ids = list(ids) + ([found.id] if found else [])
+    if not outcome.ok or not ticket_ids:
+        if not ticket_ids and "ticket_number" not in outcome.errors:
+            form.ticket_number.errors = [NO_TICKETS]
+        return _ticket_page(issuer, state, branch, added, form, 422, resend=_resend_offer(outcome))
+    return _generate(issuer, state, branch, form, outcome, ticket_ids, added)
+
+
+def _resend_offer(outcome) -> Ticket | None:
+    """The ticket, when it is already invoiced and the customer proved they hold it."""
+    check = outcome.check
+    if check and check.problems.get("ticket_number") is TicketProblem.ALREADY_INVOICED:
+        return check.ticket
+    return None
+
+
+def _generate(issuer, state, branch, form, outcome, ticket_ids, added):
+    request_ = issue.Request(
+        branch_id=branch.id,
+        ticket_ids=ticket_ids,
+        receptor=outcome.receptor,
+        forma_pago=form.forma_pago.data,
+        email=outcome.email,
+        idempotency_key=form.key.data or flow.new_key(),
+    )
+    session = db.session
+    try:
+        invoice = issue.reserve(session, request_, _now())
+    except issue.TicketsTaken:
+        form.ticket_number.errors = [
+            _("Uno de los tickets acaba de facturarse. Revise la lista e intente de nuevo.")
+        ]
+        return _ticket_page(issuer, state, branch, added, form, 409)
+    flow.remember_invoice(invoice.public_id)
+    return _stamp_and_show(issuer, invoice)
+
+
+def _stamp_and_show(issuer, invoice):
+    session = db.session
+    try:
+        issue.stamp(
+            session,
+            invoice,
+            signer=services.signer_for(issuer),
+            pac=services.pac(),
+            render_pdf=services.pdf_for,
+            on_stamped=lambda inv: (
+                inv.delivery_email and services.queue_invoice_mail(session, inv, inv.delivery_email)
+            ),
+        )
+    except issue.StampingFailed as failure:
+        current_app.logger.warning("stamping refused: %s", failure.error)
+        return render_template(
+            "invoicing/failed.html",
+            issuer=issuer,
+            error=failure.error,
+            retry=url_for(".ticket", slug=issuer.slug),
+        ), 502
+    except Exception:
+        current_app.logger.exception("stamping interrupted for %s", invoice.public_id)
+        session.rollback()
+        return render_template(
+            "invoicing/failed.html",
+            issuer=issuer,
+            error=None,
+            retry=url_for(".ticket", slug=issuer.slug),
+        ), 503
+    if invoice.status is not InvoiceStatus.STAMPED:
+        return render_template(
+            "invoicing/failed.html",
+            issuer=issuer,
+            error=None,
+            retry=url_for(".ticket", slug=issuer.slug),
+        ), 503
+    flow.finish(issuer.slug)
+    return redirect(url_for(".invoice", public_id=invoice.public_id), 303)
+
+
+@bp.post("/<slug>/ticket/campo/<name>")
+def field(slug: str, name: str):
+    """Inline validation: the field's wrapper re-rendered with the full submit's checks."""
+    if name not in TICKET_FIELDS + RECEPTOR_FIELDS + ("forma_pago",):
+        abort(404)
+    context = _ticket_context(slug)
+    if context is None:
+        abort(409)
+    issuer, state, branch, added = context
+    form = TicketForm()
+    form.fill_choices(issuer, state["rfc"])
+    ids = frozenset(state["tickets"])
+    outcome = check_ticket_fields(form, db.session, branch, _now(), ids, required=not ids)
+    check_receptor_fields(form, state["rfc"], issuer, outcome)
+    typed = bool(form[name].data)
+    if typed:
+        show(form, outcome.errors, (name,))
+    # 200 even with a problem: the fragment is the validation's answer, not a failed request
+    # (browsers log 4xx responses as console errors); the full submit answers 422.
+    response = render(
+        "invoicing/ticket.html",
+        f"field_{name}",
+        issuer=issuer,
+        branch=branch,
+        rfc=state["rfc"],
+        form=form,
+        added=added,
+        resend=_resend_offer(outcome) if name in TICKET_FIELDS else None,
+    )
+    return response
+
+
+@bp.post("/<slug>/reenviar")
+def resend(slug: str):
+    """Send an already invoiced ticket's invoice again to the address it was sent to,
+    for whoever proves they hold the ticket (branch, order number, ticket number, total)."""
+    context = _ticket_context(slug)
+    if context is None:
+        return redirect(url_for(".branch", slug=slug), 303)
+    issuer, state, branch, added = context
+    form = TicketForm()
+    form.fill_choices(issuer, state["rfc"])
+    if not form.validate_on_submit():
+        abort(400)
+    outcome = check_ticket_fields(form, db.session, branch, _now(), frozenset(), True)
+    ticket = _resend_offer(outcome)
+    if ticket is None:
+        show(form, outcome.errors, TICKET_FIELDS)
+        return _ticket_page(issuer, state, branch, added, form, 422)
+    invoice = db.session.scalar(
+        select(Invoice)
+        .join(Invoice.tickets)
+        .where(Ticket.id == ticket.id, Invoice.status == InvoiceStatus.STAMPED)
+    )
+    now = _now()
+    if (
+        invoice is not None
+        and invoice.delivery_email
+        and (
+            invoice.last_sent_at is None
+            or (now - invoice.last_sent_at).total_seconds() > RESEND_INTERVAL_SECONDS
+        )
+    ):
+        services.queue_invoice_mail(db.session, invoice, invoice.delivery_email)
+        invoice.last_sent_at = now
+        db.session.commit()
+    return render_template("invoicing/resent.html", issuer=issuer)
+
+
+def _own_invoice(public_id: str) -> Invoice:
+    if not flow.owns(public_id):
+        abort(404)
+    invoice = db.session.scalar(select(Invoice).where(Invoice.public_id == public_id))
+    if invoice is None or invoice.status is not InvoiceStatus.STAMPED:
+        abort(404)
+    return invoice
+
+
+@bp.get("/factura/<public_id>")
+def invoice(public_id: str):
+    invoice = _own_invoice(public_id)
+    form = EmailForm(email=invoice.delivery_email)
+    return render_template(
+        "invoicing/result.html", invoice=invoice, email_form=form, sent=request.args.get("enviada")
+    )
+
+
+@bp.get("/factura/<public_id>.<any(xml, pdf):ext>")
+def download(public_id: str, ext: str):
+    invoice = _own_invoice(public_id)
+    body = invoice.xml if ext == "xml" else invoice.pdf
+    mimetype = "application/xml" if ext == "xml" else "application/pdf"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{services.filename(invoice, ext)}"'
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/factura/<public_id>/correo")
+def email(public_id: str):
+    invoice = _own_invoice(public_id)
+    form = EmailForm()
+    if form.validate_on_submit():
+        services.queue_invoice_mail(db.session, invoice, form.addresses)
+        invoice.last_sent_at = _now()
+        db.session.commit()
+        return redirect(url_for(".invoice", public_id=public_id, enviada=1), 303)
+    return render_template("invoicing/result.html", invoice=invoice, email_form=form), 422

@@ -1,0 +1,57 @@
+"""Wiring the domain to the app: the PAC, the issuer's signer, PDF rendering, the emails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app, render_template
+
+from webapp.cfdi.pac import Pac
+from webapp.cfdi.pac.sandbox import SandboxPac
+from webapp.cfdi.pdf import render_pdf
+from webapp.csd import issuer_signer
+from webapp.mail import queue_mail
+from webapp.models import Invoice
+
+
+def pac() -> Pac:
+    """The configured stamping provider, one per process."""
+    app = current_app._get_current_object()
+    if "pac" not in app.extensions:
+        name = app.config["PAC"]
+        if name == "sandbox":
+            app.extensions["pac"] = SandboxPac(Path(app.config["PAC_SANDBOX_DIR"]))
+        else:  # config.check refuses unknown names at start-up
+            raise RuntimeError(f"unknown PAC {name!r}")
+    return app.extensions["pac"]
+
+
+def is_sandbox() -> bool:
+    return current_app.config["PAC"] == "sandbox"
+
+
+def pdf_for(invoice: Invoice, xml: bytes) -> bytes:
+    return render_pdf(xml, branch_name=invoice.branch.name, sandbox=is_sandbox())
+
+
+def signer_for(issuer):
+    return issuer_signer(issuer)
+
+
+def filename(invoice: Invoice, ext: str) -> str:
+    return f"{invoice.issuer.rfc}_{invoice.serie}{invoice.folio}_{invoice.uuid}.{ext}"
+
+
+def queue_invoice_mail(session, invoice: Invoice, to: list[str] | str) -> None:
+    """Queue the invoice's email with its XML and PDF (committed by the caller)."""
+    context = {"invoice": invoice, "sandbox": is_sandbox()}
+    queue_mail(
+        session,
+        to,
+        render_template("invoicing/email/subject.txt", **context).strip(),
+        render_template("invoicing/email/body.txt", **context),
+        attachments=[
+            (filename(invoice, "xml"), "application/xml", invoice.xml),
+            (filename(invoice, "pdf"), "application/pdf", invoice.pdf),
+        ],
+    )

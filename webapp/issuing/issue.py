@@ -1,0 +1,327 @@
+"""The stamping state machine: draft → signed → stamping → stamped | failed.
+
+`reserve` takes the tickets for one new invoice under lock (PostgreSQL row locks, SQLite's
+write lock), gives it the issuer's next folio and commits a draft: at most one invoice holds
+a ticket (partial unique index on invoice_ticket) and an idempotency key gives back the
+invoice it created. `stamp` then signs, validates and stamps, committing each state before
+the next step, so a crash leaves a record that says where it stopped: one stuck in
+"stamping" is resolved by `reconcile`, which asks the provider and never stamps twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from webapp.cfdi.amounts import totals
+from webapp.cfdi.build import build, sign
+from webapp.cfdi.draft import Draft, Line
+from webapp.cfdi.pac import Pac, PacError, Stamped
+from webapp.cfdi.xsd import validate
+from webapp.db import lock_for_write
+from webapp.fiscal.receptor import Receptor
+from webapp.models import (
+    Branch,
+    Invoice,
+    InvoiceStatus,
+    Issuer,
+    Ticket,
+    TicketStatus,
+    invoice_ticket,
+    utcnow,
+)
+
+INVOICEABLE = (TicketStatus.OPEN, TicketStatus.IN_GLOBAL)
+
+
+class TicketsTaken(Exception):
+    """Another invoice holds one of the tickets (it was invoiced meanwhile)."""
+
+
+class StampingFailed(Exception):
+    """The provider refused the document; the tickets are free again."""
+
+    def __init__(self, invoice: Invoice, error: PacError):
+        super().__init__(str(error))
+        self.invoice = invoice
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the customer asked for."""
+
+    branch_id: int
+    ticket_ids: Sequence[int]
+    receptor: Receptor
+    forma_pago: str
+    email: str | None
+    idempotency_key: str
+
+
+def by_key(session: Session, key: str) -> Invoice | None:
+    return session.scalar(select(Invoice).where(Invoice.idempotency_key == key))
+
+
+def reserve(session: Session, request: Request, now: datetime) -> Invoice:
+    """Commit a draft invoice holding the tickets, or return the one made with this key.
+
+    Raises TicketsTaken when a ticket is held by another invoice or not invoiceable.
+    """
+    if existing := by_key(session, request.idempotency_key):
+        return existing
+    session.rollback()
+    lock_for_write(session)
+    try:
+        tickets = list(
+            session.scalars(
+                select(Ticket)
+                .where(Ticket.id.in_(request.ticket_ids))
+                .order_by(Ticket.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+        # Under the lock: a request with the same key may have committed while we waited.
+        if existing := by_key(session, request.idempotency_key):
+            session.rollback()
+            return existing
+        if len(tickets) != len(set(request.ticket_ids)) or any(
+            t.status not in INVOICEABLE or t.branch_id != request.branch_id for t in tickets
+        ):
+            raise TicketsTaken()
+        branch = session.get(Branch, request.branch_id)
+        issuer = session.scalar(
+            select(Issuer).where(Issuer.id == branch.issuer_id).with_for_update()
+        )
+        with session.no_autoflush:
+            invoice = _recycled_or_new(session, issuer)
+            _fill(invoice, request, branch, tickets, now)
+        session.flush()
+        session.execute(
+            invoice_ticket.insert(),
+            [{"invoice_id": invoice.id, "ticket_id": t.id, "active": True} for t in tickets],
+        )
+        for ticket in tickets:
+            ticket.status = TicketStatus.INVOICED
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if existing := by_key(session, request.idempotency_key):
+            return existing
+        raise TicketsTaken() from None
+    except BaseException:
+        session.rollback()
+        raise
+    return invoice
+
+
+def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
+    """A failed invoice of the issuer gives its folio to the next one (no gaps); else a new
+    folio from the counter, which the caller holds locked."""
+    failed = session.scalar(
+        select(Invoice)
+        .where(Invoice.issuer_id == issuer.id, Invoice.status == InvoiceStatus.FAILED)
+        .order_by(Invoice.folio)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if failed is not None:
+        session.execute(invoice_ticket.delete().where(invoice_ticket.c.invoice_id == failed.id))
+        failed.status = InvoiceStatus.DRAFT
+        failed.error = None
+        failed.xml = failed.pdf = failed.uuid = None
+        return failed
+    invoice = Invoice(issuer=issuer, serie=issuer.serie, folio=issuer.next_folio)
+    issuer.next_folio += 1
+    session.add(invoice)
+    return invoice
+
+
+def _fill(invoice: Invoice, request: Request, branch: Branch, tickets, now: datetime) -> None:
+    lines = [line for t in tickets for line in ticket_lines(t)]
+    amounts = totals(lines)
+    r = request.receptor
+    invoice.branch_id = branch.id
+    invoice.idempotency_key = request.idempotency_key
+    invoice.fecha = now.replace(microsecond=0)
+    invoice.receptor_rfc, invoice.receptor_nombre = r.rfc, r.nombre
+    invoice.receptor_cp, invoice.receptor_regimen, invoice.uso_cfdi = r.cp, r.regimen, r.uso_cfdi
+    invoice.forma_pago, invoice.metodo_pago = request.forma_pago, "PUE"
+    invoice.currency = "MXN"
+    invoice.subtotal, invoice.total = amounts.subtotal, amounts.total
+    invoice.taxes = amounts.tax_total or Decimal("0.00")
+    invoice.delivery_email = request.email
+
+
+def ticket_lines(ticket: Ticket) -> list[Line]:
+    return [
+        Line(
+            description=line.description,
+            clave_prod_serv=line.clave_prod_serv,
+            clave_unidad=line.clave_unidad,
+            quantity=Decimal(line.quantity),
+            unit_price=Decimal(line.unit_price),
+            objeto_imp=line.objeto_imp,
+            tax_factor=line.tax_factor,
+            tax_rate=None if line.tax_rate is None else Decimal(line.tax_rate),
+            no_identificacion=f"{ticket.ticket_number}-{line.position}",
+        )
+        for line in ticket.lines
+    ]
+
+
+def draft_of(invoice: Invoice) -> Draft:
+    issuer, branch = invoice.issuer, invoice.branch
+    held = sorted(invoice.tickets, key=lambda t: t.id)
+    return Draft(
+        emisor_rfc=issuer.rfc,
+        emisor_nombre=issuer.legal_name,
+        emisor_regimen=issuer.regimen_fiscal,
+        lugar_expedicion=branch.cp,
+        serie=invoice.serie,
+        folio=invoice.folio,
+        fecha=invoice.fecha,
+        receptor_rfc=invoice.receptor_rfc,
+        receptor_nombre=invoice.receptor_nombre,
+        receptor_cp=invoice.receptor_cp,
+        receptor_regimen=invoice.receptor_regimen,
+        uso_cfdi=invoice.uso_cfdi,
+        forma_pago=invoice.forma_pago,
+        metodo_pago=invoice.metodo_pago,
+        moneda=invoice.currency,
+        lines=tuple(line for t in held for line in ticket_lines(t)),
+    )
+
+
+def stamp(
+    session: Session,
+    invoice: Invoice,
+    *,
+    signer,
+    pac: Pac,
+    render_pdf: Callable[[Invoice, bytes], bytes],
+    on_stamped: Callable[[Invoice], None] | None = None,
+    wait_seconds: float = 15.0,
+) -> Invoice:
+    """Take a draft to stamped, committing each state; StampingFailed if the PAC refuses.
+
+    Each transition is a conditional UPDATE, so of concurrent requests for one invoice only
+    one signs and only one calls the PAC; the others wait for its outcome (up to
+    `wait_seconds`, then return the invoice still "stamping" for reconcile). `on_stamped`
+    runs inside the commit that records the stamp (queue the email there: same transaction).
+    """
+    if invoice.status is InvoiceStatus.DRAFT:
+        xml = sign(build(draft_of(invoice)), signer)
+        validate(xml)
+        _advance(session, invoice, InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, xml=xml)
+    if invoice.status is InvoiceStatus.SIGNED and _advance(
+        session, invoice, InvoiceStatus.SIGNED, InvoiceStatus.STAMPING
+    ):
+        try:
+            stamped = pac.stamp(invoice.xml)
+        except PacError as error:
+            if error.retryable:  # the outcome is unknown: reconcile decides
+                raise
+            fail(session, invoice, error)
+            raise StampingFailed(invoice, error) from error
+        _record(session, invoice, stamped, render_pdf, on_stamped)
+        return invoice
+    deadline = time.monotonic() + wait_seconds
+    while invoice.status in (InvoiceStatus.SIGNED, InvoiceStatus.STAMPING, InvoiceStatus.DRAFT):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+        session.refresh(invoice)
+        session.commit()
+    if invoice.status is InvoiceStatus.FAILED:
+        raise StampingFailed(invoice, PacError("failed", invoice.error or "", retryable=False))
+    return invoice
+
+
+def _advance(session: Session, invoice: Invoice, old, new, **values) -> bool:
+    """Move `invoice` from state `old` to `new` if nobody did it first; reload it either way."""
+    won = (
+        session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice.id, Invoice.status == old)
+            .values(status=new, updated_at=utcnow(), **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+    session.commit()
+    session.refresh(invoice)
+    return won
+
+
+def _record(session, invoice, stamped: Stamped, render_pdf, on_stamped) -> None:
+    invoice.xml = stamped.xml
+    invoice.uuid = stamped.uuid
+    invoice.stamped_at = stamped.fecha_timbrado
+    invoice.status = InvoiceStatus.STAMPED
+    invoice.pdf = render_pdf(invoice, stamped.xml)
+    if on_stamped:
+        on_stamped(invoice)
+    session.commit()
+
+
+def fail(session: Session, invoice: Invoice, error: Exception) -> None:
+    """Record a refusal and free the tickets, which stay invoiceable."""
+    invoice.status = InvoiceStatus.FAILED
+    invoice.error = str(error)[:2000]
+    invoice.idempotency_key = None
+    ids = [t.id for t in invoice.tickets]
+    session.execute(
+        update(invoice_ticket).where(invoice_ticket.c.invoice_id == invoice.id).values(active=False)
+    )
+    for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(ids))):
+        if ticket.status is TicketStatus.INVOICED:
+            ticket.status = TicketStatus.OPEN
+    session.commit()
+
+
+def reconcile(
+    session: Session,
+    *,
+    pac: Pac,
+    signer_for: Callable[[Issuer], object],
+    render_pdf: Callable[[Invoice, bytes], bytes],
+    older_than: timedelta,
+    now: datetime,
+) -> dict[str, int]:
+    """Resolve invoices stuck in "stamping": ask the provider whether it stamped each one.
+
+    Stamped there → recorded here. Never stamped → stamped now if the CFDI's Fecha is still
+    within the 72 h the SAT allows, else failed (the tickets are freed).
+    """
+    outcome = {"stamped": 0, "restamped": 0, "failed": 0}
+    stuck = session.scalars(
+        select(Invoice).where(
+            Invoice.status == InvoiceStatus.STAMPING, Invoice.updated_at < now - older_than
+        )
+    ).all()
+    for invoice in stuck:
+        found = pac.recover(invoice.xml)
+        if found is not None:
+            _record(session, invoice, found, render_pdf, None)
+            outcome["stamped"] += 1
+            continue
+        _advance(session, invoice, InvoiceStatus.STAMPING, InvoiceStatus.SIGNED)
+        try:
+            stamp(
+                session, invoice, signer=signer_for(invoice.issuer), pac=pac, render_pdf=render_pdf
+            )
+            outcome["restamped"] += 1
+        except (StampingFailed, PacError):
+            if invoice.status is not InvoiceStatus.FAILED:
+                fail(session, invoice, RuntimeError("not stamped"))
+            outcome["failed"] += 1
+    return outcome
