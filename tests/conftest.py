@@ -7,13 +7,15 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from werkzeug.serving import make_server
 
-from webapp import create_app
+from webapp import create_app, crypto
 from webapp.db import make_engine
+from webapp.demo.data import load_demo
+from webapp.extensions import db
 from webapp.migrate import upgrade
-from webapp.models import metadata
+from webapp.models import Ticket, TicketStatus, metadata
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -83,6 +85,30 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def demo(app):
+    """The demo merchant loaded; the newest open tickets of CENTRO and its oldest one."""
+    with app.app_context():
+        load_demo(db.session, crypto.cipher_from_config(app.config))
+        tickets = db.session.scalars(
+            select(Ticket).where(Ticket.status == TicketStatus.OPEN).order_by(Ticket.sold_at.desc())
+        ).all()
+        fresh = [t for t in tickets if t.branch.code == "CENTRO"][:3]
+        old = [t for t in tickets if t.branch.code == "CENTRO"][-1]
+
+        def pick(t):
+            return {
+                "id": t.id,
+                "order": t.order_number,
+                "number": t.ticket_number,
+                "total": t.total,
+                "branch_id": t.branch_id,
+                "sold_at": t.sold_at,
+            }
+
+        return {"fresh": [pick(t) for t in fresh], "old": pick(old)}
 
 
 # --- Real browser: Debian's Chromium driven by Playwright --------------------------------

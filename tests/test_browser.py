@@ -36,3 +36,86 @@ def test_missing_page_is_a_spanish_404(page, live_server):
     assert response.status == 404
     assert "Página no encontrada" in page.locator("h1").inner_text()
     assert [e for e in page.errors if "404" not in e] == []
+
+
+def _to_ticket_step(page, live_server):
+    page.goto(live_server + "/")
+    page.get_by_role("link", name="Facturar un ticket").click()
+    page.get_by_label("Sucursal Centro Histórico").check()
+    page.get_by_role("button", name="Siguiente").click()
+    page.get_by_label("RFC", exact=True).fill("xoji740919u48")
+    page.get_by_role("button", name="Siguiente").click()
+    assert page.locator("h1").inner_text() == "Datos del ticket"
+
+
+def _fill_ticket(page, ticket):
+    page.get_by_label("Número de orden", exact=True).fill(ticket["order"])
+    page.get_by_label("Número de ticket", exact=True).fill(ticket["number"])
+    page.get_by_label("Total del ticket", exact=True).fill(f"{ticket['total']:.2f}")
+    page.get_by_label("Nombre o razón social").fill("INGRID XODAR JIMENEZ")
+    page.get_by_label("Código postal").fill("76028")
+    page.get_by_label("Régimen fiscal").select_option("612")
+    page.get_by_label("Uso del CFDI").select_option("G03")
+    page.get_by_label("Correo electrónico").fill("ingrid@example.com")
+
+
+def _check_result(page, ticket):
+    page.wait_for_url("**/facturar/factura/**")
+    assert page.locator("h1").inner_text() == "Su factura está lista"
+    assert f"${ticket['total']:,.2f}" in page.locator("dl").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Descargar PDF").click()
+    assert download.value.suggested_filename.endswith(".pdf")
+    with open(download.value.path(), "rb") as f:
+        assert f.read(4) == b"%PDF"
+
+
+def test_invoice_a_ticket_with_inline_validation(page, live_server, demo):
+    ticket = demo["fresh"][0]
+    _to_ticket_step(page, live_server)
+    page.get_by_label("Número de orden", exact=True).fill(ticket["order"])
+    page.get_by_label("Número de ticket", exact=True).fill(ticket["number"])
+    total = page.get_by_label("Total del ticket", exact=True)
+    total.fill("1.00")
+    total.press("Tab")  # leaving the field asks the server, which answers next to it
+    error = page.locator("#total-error")
+    error.wait_for()
+    assert "El total no coincide" in error.inner_text()
+    assert total.get_attribute("aria-describedby").split() == ["total-hint", "total-error"]
+    assert page.url.endswith("/facturar/demo/ticket")  # nothing was submitted
+    page.get_by_label("Régimen fiscal").select_option("616")  # usos follow the régimen
+    page.wait_for_function("document.querySelectorAll('#uso_cfdi option[value]').length === 4")
+    _fill_ticket(page, ticket)
+    page.get_by_label("Total del ticket", exact=True).press("Tab")
+    page.locator("#total-error").wait_for(state="detached")
+    page.get_by_role("button", name="Generar factura").click()
+    _check_result(page, ticket)
+    assert page.errors == []
+
+
+def test_invoice_a_ticket_without_javascript(browser, live_server, demo):
+    context = browser.new_context(java_script_enabled=False, accept_downloads=True)
+    page = context.new_page()
+    ticket = demo["fresh"][1]
+    _to_ticket_step(page, live_server)
+    _fill_ticket(page, ticket)
+    page.get_by_label("Total del ticket", exact=True).fill("99999.99")
+    page.get_by_role("button", name="Generar factura").click()
+    assert "El total no coincide" in page.locator("#total-error").inner_text()
+    page.get_by_label("Total del ticket", exact=True).fill(f"{ticket['total']:.2f}")
+    page.get_by_role("button", name="Generar factura").click()
+    _check_result(page, ticket)
+    context.close()
+
+
+def test_where_is_it_on_my_ticket(browser, live_server, demo):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    _to_ticket_step(page, live_server)
+    help_image = page.get_by_role("img", name="Ticket de ejemplo con el dato resaltado: Total")
+    assert not help_image.is_visible()
+    page.locator("#campo-total summary").click()
+    assert help_image.is_visible()
+    svg = page.request.get(live_server + help_image.get_attribute("src"))
+    assert svg.ok and svg.headers["content-type"].startswith("image/svg+xml")
+    context.close()

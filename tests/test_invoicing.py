@@ -11,8 +11,6 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from webapp import crypto
-from webapp.demo.data import load_demo
 from webapp.extensions import db
 from webapp.models import Invoice, InvoiceStatus, MailMessage, Ticket, TicketStatus
 
@@ -27,29 +25,6 @@ RECEPTOR = {
 }
 CFDI = "{http://www.sat.gob.mx/cfd/4}"
 TFD = "{http://www.sat.gob.mx/TimbreFiscalDigital}"
-
-
-@pytest.fixture
-def demo(app):
-    with app.app_context():
-        load_demo(db.session, crypto.cipher_from_config(app.config))
-        tickets = db.session.scalars(
-            select(Ticket).where(Ticket.status == TicketStatus.OPEN).order_by(Ticket.sold_at.desc())
-        ).all()
-        fresh = [t for t in tickets if t.branch.code == "CENTRO"][:3]
-        old = [t for t in tickets if t.branch.code == "CENTRO"][-1]
-
-        def pick(t):
-            return {
-                "id": t.id,
-                "order": t.order_number,
-                "number": t.ticket_number,
-                "total": t.total,
-                "branch_id": t.branch_id,
-                "sold_at": t.sold_at,
-            }
-
-        return {"fresh": [pick(t) for t in fresh], "old": pick(old)}
 
 
 def start(client, branch_id, rfc=RFC):
@@ -342,3 +317,18 @@ def test_email_from_the_result_page(app, client, demo):
 def test_sandbox_certificate_is_served(client, demo):
     r = client.get("/sandbox/pac.cer")
     assert r.status_code == 200 and r.data[:1] == b"\x30"  # DER SEQUENCE
+
+
+def test_choosing_a_regimen_refreshes_the_usos(client, demo):
+    t = demo["fresh"][0]
+    key = start(client, t["branch_id"])
+    r = client.post(
+        "/facturar/demo/ticket/campo/regimen",
+        data=ticket_data(t, key, regimen="616", uso_cfdi=""),
+        headers={"HX-Request": "true"},
+    )
+    body = r.get_data(as_text=True).strip()
+    assert body.startswith('<div class="field" id="campo-regimen"')
+    uso = body[body.index('id="campo-uso_cfdi"') :]
+    assert 'hx-swap-oob="true"' in uso
+    assert set(re.findall(r'<option value="(\w+)"', uso)) == {"G02", "S01", "CP01"}

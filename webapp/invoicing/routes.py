@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -288,9 +289,7 @@ def field(slug: str, name: str):
         show(form, outcome.errors, (name,))
     # 200 even with a problem: the fragment is the validation's answer, not a failed request
     # (browsers log 4xx responses as console errors); the full submit answers 422.
-    response = render(
-        "invoicing/ticket.html",
-        f"field_{name}",
+    context = dict(
         issuer=issuer,
         branch=branch,
         rfc=state["rfc"],
@@ -298,6 +297,10 @@ def field(slug: str, name: str):
         added=added,
         resend=_resend_offer(outcome) if name in TICKET_FIELDS else None,
     )
+    response = render("invoicing/ticket.html", f"field_{name}", **context)
+    if name == "regimen":  # the usos allowed depend on the régimen: refresh that list too
+        oob = render_block("invoicing/ticket.html", "field_uso_cfdi", uso_oob=True, **context)
+        response.set_data(response.get_data(as_text=True).strip() + "\n" + oob.strip())
     return response
 
 
