@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -310,3 +311,40 @@ def test_draft_is_a_value():
     draft = samples.draft(1, fecha=datetime(2025, 1, 1, tzinfo=UTC))
     assert draft == samples.draft(1, fecha=datetime(2025, 1, 1, tzinfo=UTC))
     assert isinstance(draft, Draft) and isinstance(draft.lines, tuple)
+
+
+def test_large_catalogs_are_still_enforced(signed):
+    broken = (
+        signed.replace(b'ClaveProdServ="50202306"', b'ClaveProdServ="99999999"', 1)
+        .replace(b'ClaveUnidad="KGM"', b'ClaveUnidad="ZZZ"')
+        .replace(b'LugarExpedicion="06600"', b'LugarExpedicion="00001"')
+    )
+    with pytest.raises(InvalidCfdi) as caught:
+        validate(broken)
+    assert [re.search(r"set (c_\w+)", e).group(1) for e in caught.value.errors] == [
+        "c_ClaveProdServ",
+        "c_ClaveUnidad",
+        "c_CodigoPostal",
+    ]
+    # The XSD collapses whitespace before comparing: so does the check.
+    with pytest.raises(InvalidCfdi, match="ClaveProdServ"):
+        validate(signed.replace(b'ClaveProdServ="50202306"', b'ClaveProdServ="   "', 1))
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        (line("1", "10", None, None), line("2", "3.5", None, None)),  # no Impuestos at all
+        (line("1", "30", "Exento", None),),  # Traslados without TotalImpuestosTrasladados
+    ],
+)
+def test_drafts_without_iva_amounts_are_valid(lines):
+    xml = sign(build(samples.draft(lines=lines)), samples.signer())
+    validate(xml)
+    root = etree.fromstring(xml)
+    summary = root.find("cfdi:Impuestos", NS)
+    if lines[0].objeto_imp == "01":
+        assert summary is None
+    else:
+        assert summary.get("TotalImpuestosTrasladados") is None
+    assert D(root.get("Total")) == ticket_total(lines)

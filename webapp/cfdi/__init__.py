@@ -11,36 +11,40 @@
 Money is Decimal throughout; `webapp.cfdi.amounts` is the only place that rounds.
 """
 
-from webapp.cfdi.amounts import (
-    TaxGroup,
-    Totals,
-    line_amount,
-    line_importe,
-    line_tax,
-    ticket_total,
-    totals,
-)
-from webapp.cfdi.build import build, sign
-from webapp.cfdi.draft import Draft, Line
-from webapp.cfdi.pdf import render_pdf, verification_url
-from webapp.cfdi.words import amount_in_words
-from webapp.cfdi.xsd import InvalidCfdi, validate
+from __future__ import annotations
 
-__all__ = [
-    "Draft",
-    "InvalidCfdi",
-    "Line",
-    "TaxGroup",
-    "Totals",
-    "amount_in_words",
-    "build",
-    "line_amount",
-    "line_importe",
-    "line_tax",
-    "render_pdf",
-    "sign",
-    "ticket_total",
-    "totals",
-    "validate",
-    "verification_url",
-]
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): `webapp.cfdi.amounts` alone must not pull in satcfdi,
+# lxml's schema or xhtml2pdf (half a second of imports for the demo loader).
+_EXPORTS = {
+    "Draft": "draft",
+    "Line": "draft",
+    "TaxGroup": "amounts",
+    "Totals": "amounts",
+    "line_amount": "amounts",
+    "line_importe": "amounts",
+    "line_tax": "amounts",
+    "ticket_total": "amounts",
+    "totals": "amounts",
+    "BuildError": "build",
+    "build": "build",
+    "sign": "build",
+    "InvalidCfdi": "xsd",
+    "validate": "xsd",
+    "render_pdf": "pdf",
+    "verification_url": "pdf",
+    "amount_in_words": "words",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

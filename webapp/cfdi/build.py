@@ -30,7 +30,7 @@ def plain(value: Decimal, min_decimals: int = 0) -> Decimal:
     """`value` without trailing zeros, keeping at least `min_decimals` (1.500000 → 1.5)."""
     normalized = value.normalize()
     exponent = normalized.as_tuple().exponent
-    assert isinstance(exponent, int)  # noqa: S101 - finite Decimals only
+    assert isinstance(exponent, int)  # finite Decimals only
     if -exponent < min_decimals:
         return value.quantize(Decimal(1).scaleb(-min_decimals))
     if exponent > 0:  # 1E+2 → 100

@@ -35,7 +35,7 @@ _lock = threading.Lock()
 _compiled: _Compiled | None = None
 
 
-class InvalidCfdi(ValueError):  # noqa: N818 - the name the callers know
+class InvalidCfdi(ValueError):
     """The XML is not well formed or breaks SAT's XSD; `errors` says where, one per line."""
 
     def __init__(self, errors: list[str]) -> None:
@@ -67,7 +67,7 @@ class _Resolver(etree.Resolver):
         super().__init__()
         self.catalog = catalog
 
-    def resolve(self, url, pubid, context):  # noqa: ANN001, ANN201 - lxml's signature
+    def resolve(self, url, pubid, context):  # lxml calls it with these three
         if url.replace("\\", "/").endswith("catalogos/catCFDI.xsd"):
             return self.resolve_string(self.catalog, context, base_url=url)
         return None

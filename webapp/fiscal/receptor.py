@@ -84,6 +84,9 @@ COMPANY_SUFFIXES: tuple[str, ...] = (
 
 _WORD = re.compile(r"[^\s.,]+")
 _WHITESPACE = re.compile(r"\s+")
+# Invisible characters XML 1.0 forbids (C0 controls that are not whitespace, U+FFFE, U+FFFF):
+# lxml refuses to put them in the CFDI and PostgreSQL refuses NUL in text.
+_NOT_XML = re.compile("[\x00-\x08\x0e-\x1b\ufffe\uffff]")
 
 
 def _fold(text: str) -> str:
@@ -100,11 +103,11 @@ _MAX_SUFFIX_WORDS = max(len(key) for key in _SUFFIX_KEYS)  # one letter per word
 
 def normalize_nombre(value: str | None) -> str:
     """The nombre as the Constancia prints it: trimmed, single spaces, capitals (accents, Ñ and
-    punctuation kept)."""
+    punctuation kept; the invisible control characters XML forbids dropped)."""
     if not value:
         return ""
     value = unicodedata.normalize("NFC", value)
-    return _WHITESPACE.sub(" ", value).strip().upper()
+    return _WHITESPACE.sub(" ", _NOT_XML.sub("", value)).strip().upper()
 
 
 def _suffix_start(nombre: str) -> int | None:

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import EmailField, HiddenField, RadioField, SelectField, StringField
-from wtforms.validators import ValidationError
+from wtforms.validators import Regexp, ValidationError
 
 from webapp.fiscal import catalogs, matrix
 from webapp.fiscal.receptor import Receptor, check_receptor, normalize_nombre
@@ -80,7 +80,7 @@ class TicketForm(FlaskForm):
         filters=[_strip],
         render_kw={"autocomplete": "email", "maxlength": 254},
     )
-    key = HiddenField()
+    key = HiddenField(validators=[Regexp(r"[A-Za-z0-9_-]{0,64}\Z")])  # Invoice.idempotency_key
 
     def fill_choices(self, issuer: Issuer, rfc: str) -> None:
         """Offer only valid choices: the issuer's formas de pago, the régimenes of the RFC's

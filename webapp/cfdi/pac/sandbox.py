@@ -45,7 +45,7 @@ RFC_PROV_CERTIF = "SPR190613I52"
 AUTHORITY = "AUTOFACTURA PAC DE PRUEBAS - SIN VALIDEZ FISCAL"
 NUMBER_PREFIX = "99990"  # SAT's PAC certificates are 00001… (production) or 30001… (tests)
 MAX_AGE = timedelta(hours=72)
-MAX_AHEAD = timedelta(minutes=5)  # clock skew tolerated for a Fecha in the future
+MAX_AHEAD = timedelta(0)  # a CFDI cannot be issued after it is stamped
 CERT_FILE = "sandbox-pac.cer"
 KEY_FILE = "sandbox-pac.key"
 DB_FILE = "sandbox-pac.sqlite3"
@@ -158,7 +158,7 @@ class SandboxPac(Pac):
         try:
             certificate = Certificate.load_certificate(base64.b64decode(root.get("Certificado")))
             seal = base64.b64decode(root.get("Sello"), validate=True)
-        except Exception as exc:  # noqa: BLE001 - any decoding failure means a broken seal
+        except Exception as exc:  # any decoding failure means a broken seal
             raise PacError("302", "Sello o certificado mal formado") from exc
         if certificate.certificate_number != root.get("NoCertificado"):
             raise PacError("302", "NoCertificado no corresponde al certificado")
