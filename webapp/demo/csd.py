@@ -11,28 +11,20 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from webapp.cfdi.certificates import NAME_OID, key_der, sat_style_certificate
 
 TEST_AUTHORITY = "AUTOFACTURA AUTORIDAD CERTIFICADORA DE PRUEBA - SIN VALIDEZ"
 # SAT's own numbers start 00001 (production) or 30001 (its test CSDs); ours never collide.
 TEST_NUMBER_PREFIX = "99999"
-# X.520 "name" (2.5.4.41), which SAT repeats after CN; cryptography has no constant for it.
-_NAME_OID = x509.ObjectIdentifier("2.5.4.41")
 
 
 def random_certificate_number() -> str:
     """A 20-digit certificate number (NoCertificado) under the test prefix."""
     digits = 20 - len(TEST_NUMBER_PREFIX)
     return TEST_NUMBER_PREFIX + f"{secrets.randbelow(10**digits):0{digits}d}"
-
-
-def serial_from_number(number: str) -> int:
-    """The X.509 serial SAT uses for a certificate number: the big-endian ASCII of its digits."""
-    if len(number) != 20 or not number.isdigit():
-        raise ValueError("a certificate number has 20 digits")
-    return int.from_bytes(number.encode("ascii"), "big")
 
 
 def make_test_csd(
@@ -58,7 +50,7 @@ def make_test_csd(
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, legal_name),
-            x509.NameAttribute(_NAME_OID, legal_name),
+            x509.NameAttribute(NAME_OID, legal_name),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, legal_name),
             x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, rfc),
             # Persona moral: " / CURP of the legal representative"; none for a test CSD.
@@ -75,37 +67,15 @@ def make_test_csd(
         ]
     )
     valid_from = (now - timedelta(days=1)).replace(microsecond=0)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(serial_from_number(number or random_certificate_number()))
-        .not_valid_before(valid_from)
-        .not_valid_after(_add_years(valid_from, years))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,  # nonRepudiation
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
+    certificate = sat_style_certificate(
+        key,
+        subject=subject,
+        issuer=issuer,
+        number=number or random_certificate_number(),
+        valid_from=valid_from,
+        valid_to=_add_years(valid_from, years),
     )
-    key_der = key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(password.encode()),
-    )
-    return certificate.public_bytes(serialization.Encoding.DER), key_der
+    return certificate, key_der(key, password)
 
 
 def _add_years(moment: datetime, years: int) -> datetime:

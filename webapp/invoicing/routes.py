@@ -129,13 +129,17 @@ def _status(form) -> int:
 
 
 def _ticket_context(slug: str):
+    """The ticket step's state and its form with the choices this RFC allows; None when the
+    customer has not chosen a branch and an RFC yet."""
     issuer = _issuer(slug)
     state = flow.get(slug)
     branch = _flow_branch(issuer, state)
     if branch is None or not state.get("rfc"):
         return None
     added = [t for t in (db.session.get(Ticket, i) for i in state["tickets"]) if t]
-    return issuer, state, branch, added
+    form = TicketForm()
+    form.fill_choices(issuer, state["rfc"])
+    return issuer, state, branch, added, form
 
 
 def _ticket_page(issuer, state, branch, added, form, status=200, resend=None):
@@ -155,9 +159,7 @@ def ticket(slug: str):
     context = _ticket_context(slug)
     if context is None:
         return redirect(url_for(".branch", slug=slug), 303)
-    issuer, state, branch, added = context
-    form = TicketForm()
-    form.fill_choices(issuer, state["rfc"])
+    issuer, state, branch, added, form = context
     if request.method == "GET" or not form.validate_on_submit():
         if request.method == "GET":
             form.key.data = flow.new_key()
@@ -278,9 +280,7 @@ def field(slug: str, name: str):
     context = _ticket_context(slug)
     if context is None:
         abort(409)
-    issuer, state, branch, added = context
-    form = TicketForm()
-    form.fill_choices(issuer, state["rfc"])
+    issuer, state, branch, added, form = context
     ids = frozenset(state["tickets"])
     outcome = check_ticket_fields(form, db.session, branch, _now(), ids, required=not ids)
     check_receptor_fields(form, state["rfc"], issuer, outcome)
@@ -311,9 +311,7 @@ def resend(slug: str):
     context = _ticket_context(slug)
     if context is None:
         return redirect(url_for(".branch", slug=slug), 303)
-    issuer, state, branch, added = context
-    form = TicketForm()
-    form.fill_choices(issuer, state["rfc"])
+    issuer, state, branch, added, form = context
     if not form.validate_on_submit():
         abort(400)
     outcome = check_ticket_fields(form, db.session, branch, _now(), frozenset(), True)

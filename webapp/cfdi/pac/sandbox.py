@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
@@ -38,6 +37,7 @@ from satcfdi.models.certificate import CertificateType
 
 from webapp.cfdi.cadena import cadena_original, find_tfd
 from webapp.cfdi.catalogs import MEXICO_CITY, local_zone
+from webapp.cfdi.certificates import NAME_OID, key_der, sat_style_certificate
 from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.xsd import CFDI_NS, InvalidCfdi, parse, validate
 
@@ -50,7 +50,6 @@ CERT_FILE = "sandbox-pac.cer"
 KEY_FILE = "sandbox-pac.key"
 DB_FILE = "sandbox-pac.sqlite3"
 LOCK_FILE = "sandbox-pac.lock"
-_NAME_OID = x509.ObjectIdentifier("2.5.4.41")
 
 _signers: dict[tuple[str, int, int], Signer] = {}
 _signers_lock = threading.Lock()
@@ -259,7 +258,7 @@ def make_certificate(now: datetime, years: int = 10) -> tuple[bytes, bytes]:
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, AUTHORITY),
-            x509.NameAttribute(_NAME_OID, AUTHORITY),
+            x509.NameAttribute(NAME_OID, AUTHORITY),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "AUTOFACTURA (PRUEBAS)"),
             x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, RFC_PROV_CERTIF),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "PAC" + RFC_PROV_CERTIF),
@@ -267,34 +266,12 @@ def make_certificate(now: datetime, years: int = 10) -> tuple[bytes, bytes]:
         ]
     )
     start = (now - timedelta(days=1)).replace(microsecond=0)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(int.from_bytes(number.encode("ascii"), "big"))
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=365 * years))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
+    certificate = sat_style_certificate(
+        key,
+        subject=name,
+        issuer=name,
+        number=number,
+        valid_from=start,
+        valid_to=start + timedelta(days=365 * years),
     )
-    key_der = key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return certificate.public_bytes(serialization.Encoding.DER), key_der
+    return certificate, key_der(key)
