@@ -24,21 +24,29 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "America/Mexico_City")
 
     from webapp import errors, i18n, security, templating
-    from webapp.extensions import csrf, db
+    from webapp.accounts.policy import from_settings
+    from webapp.extensions import csrf, db, login_manager
 
+    app.config["SECURITY_POLICY"] = from_settings(app.config)
     db.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.sign_in"
+    login_manager.login_message = None
     csrf.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
 
+    from webapp.accounts import bp as accounts_bp
+    from webapp.accounts import session as _account_sessions  # noqa: F401 (user loader)
     from webapp.cli import register_commands
     from webapp.devmail import bp as devmail_bp
     from webapp.invoicing import bp as invoicing_bp
     from webapp.main import bp as main_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(accounts_bp)
     app.register_blueprint(devmail_bp)
     app.register_blueprint(invoicing_bp)
     register_commands(app)

@@ -59,4 +59,6 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "DEBUG": _flag("DEBUG"),
         "DEV_MAILBOX": _flag("DEV_MAILBOX"),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
+        # SECURITY_PRESET (modern | seed) and SECURITY_<KNOB> overrides: webapp.accounts.policy
+        **{k: v for k, v in os.environ.items() if k.startswith("SECURITY_")},
     }

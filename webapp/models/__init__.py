@@ -1,5 +1,6 @@
 """All models; importing this module registers every table on `metadata`."""
 
+from webapp.models.account import Account
 from webapp.models.base import Base, utcnow
 from webapp.models.customer import CustomerProfile, DeliveryEmail
 from webapp.models.invoice import Invoice, InvoiceStatus, invoice_ticket
@@ -10,6 +11,7 @@ from webapp.models.ticket import Ticket, TicketLine, TicketStatus
 metadata = Base.metadata
 
 __all__ = [
+    "Account",
     "Base",
     "Branch",
     "CustomerProfile",

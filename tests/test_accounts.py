@@ -1,0 +1,200 @@
+"""Registration with email verification, sign-in, lock-out and sessions, under both presets."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import itsdangerous
+import pytest
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import Account, MailMessage
+
+RFC = "XOJI740919U48"
+EMAIL = "ingrid@example.com"
+GOOD_PASSWORD = {"modern": "caballo bateria grapa correcta", "seed": "Caballo.Bateria7"}
+
+
+@pytest.fixture(params=["modern", "seed"])
+def preset(request):
+    return request.param
+
+
+@pytest.fixture
+def app(make_app, preset):
+    return make_app(SECURITY_PRESET=preset)
+
+
+def mails(app):
+    with app.app_context():
+        return [
+            (m.to_addrs, m.subject, m.body_text)
+            for m in db.session.scalars(select(MailMessage).order_by(MailMessage.id))
+        ]
+
+
+def link_in(body: str) -> str:
+    return re.search(r"http://localhost(/cuenta/verificar/\S+)", body).group(1)
+
+
+def register(client, rfc=RFC, email=EMAIL, confirm=None):
+    return client.post(
+        "/cuenta/registro", data={"rfc": rfc, "email": email, "email_confirm": confirm or email}
+    )
+
+
+def complete(app, client, preset, email=EMAIL):
+    register(client, email=email)
+    link = link_in(mails(app)[-1][2])
+    r = client.post(
+        link, data={"password": GOOD_PASSWORD[preset], "password_confirm": GOOD_PASSWORD[preset]}
+    )
+    assert r.status_code == 303 and r.headers["Location"].endswith("/cuenta/")
+    return link
+
+
+def test_register_verify_choose_password_signed_in(app, client, preset):
+    r = register(client, email="Ingrid@Example.com")
+    assert r.status_code == 303
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Casi hemos terminado" in page and "ingrid@example.com" in page
+    [(to, subject, body)] = mails(app)
+    assert to == "ingrid@example.com" and "termine su registro" in subject
+    link = link_in(body)
+    form = client.get(link)
+    assert form.status_code == 200 and "Elija su contraseña" in form.get_data(as_text=True)
+    r = client.post(
+        link, data={"password": GOOD_PASSWORD[preset], "password_confirm": GOOD_PASSWORD[preset]}
+    )
+    assert r.status_code == 303
+    home = client.get("/cuenta/").get_data(as_text=True)
+    assert RFC in home and "ingrid@example.com" in home
+    assert client.get(link).status_code == 410  # single use
+    with app.app_context():
+        account = db.session.scalars(select(Account)).one()
+        assert account.password_hash.startswith("$argon2id$")
+
+
+def test_mismatched_emails(client):
+    r = register(client, confirm="otra@example.com")
+    assert r.status_code == 422
+    assert "Los correos no coinciden" in r.get_data(as_text=True)
+    inline = client.post(
+        "/cuenta/registro",
+        data={"rfc": RFC, "email": EMAIL, "email_confirm": "otra@example.com"},
+        headers={"HX-Request": "true", "HX-Target": "campo-email_confirm"},
+    )
+    body = inline.get_data(as_text=True)
+    assert "Los correos no coinciden" in body and "<html" not in body
+
+
+def test_registering_again_while_incomplete_resends_once(app, client):
+    register(client)
+    r = register(client)
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "Usuario registrado" in html and "ha quedado incompleto" in html
+    assert len(mails(app)) == 1  # the resend waits SECURITY_RESEND_VERIFICATION_MINUTES
+
+
+def test_registering_a_complete_account_reveals_nothing(app, client, preset):
+    complete(app, client, preset)
+    stranger = app.test_client()
+    r = register(stranger)
+    assert r.status_code == 303  # the same answer as for a new address
+    assert "Casi hemos terminado" in stranger.get(r.headers["Location"]).get_data(as_text=True)
+    assert "ya está registrado" in mails(app)[-1][1]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Account)) == 1
+
+
+@pytest.mark.parametrize(
+    ("preset", "password", "messages"),
+    [
+        ("modern", "corta", ["al menos 12 caracteres"]),
+        ("modern", "password1234", ["de las más usadas"]),
+        ("modern", "mi rfc es XOJI740919U48", ["No use su RFC"]),
+        ("seed", "abcdefgh", ["una letra mayúscula", "un número", "signo de puntuación"]),
+        ("seed", "Abc.1", ["al menos 8 caracteres"]),
+    ],
+)
+def test_password_rules_per_preset(app, client, preset, password, messages):
+    register(client)
+    link = link_in(mails(app)[-1][2])
+    r = client.post(link, data={"password": password, "password_confirm": password})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    for message in messages:
+        assert message in html
+    r = client.post(link, data={"password": GOOD_PASSWORD[preset], "password_confirm": "otra"})
+    assert "Las contraseñas no coinciden" in r.get_data(as_text=True)
+
+
+def test_altered_expired_and_wrong_purpose_links_are_refused(app, client, preset, monkeypatch):
+    register(client)
+    link = link_in(mails(app)[-1][2])
+    assert client.get(link[:-3] + "abc").status_code == 410
+    with app.app_context():
+        account = db.session.scalars(select(Account)).one()
+        from webapp.accounts.tokens import make_token
+
+        wrong = make_token(app.config["SECRET_KEY"], "reset", account)
+        real_now = time.time
+        monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_now() - 3 * 86400)
+        old = make_token(app.config["SECRET_KEY"], "verify", account)
+        monkeypatch.undo()
+    assert client.get(f"/cuenta/verificar/{wrong}").status_code == 410
+    assert client.get(f"/cuenta/verificar/{old}").status_code == 410
+    assert client.get(link).status_code == 200  # the real one still works
+
+
+def sign_in(client, identifier, password):
+    return client.post("/cuenta/entrar", data={"identifier": identifier, "password": password})
+
+
+def test_sign_in_with_rfc_or_email(app, client, preset):
+    complete(app, client, preset)
+    other = app.test_client()
+    r = sign_in(other, RFC, GOOD_PASSWORD[preset])
+    assert r.status_code == 303 and "Mi cuenta" in other.get("/cuenta/").get_data(as_text=True)
+    third = app.test_client()
+    assert sign_in(third, "INGRID@example.com", GOOD_PASSWORD[preset]).status_code == 303
+
+
+def test_wrong_and_unknown_look_the_same(app, client, preset):
+    complete(app, client, preset)
+    wrong = sign_in(app.test_client(), RFC, "no es la contraseña")
+    unknown = sign_in(app.test_client(), "CACX7605101P8", "no es la contraseña")
+    assert wrong.status_code == unknown.status_code == 401
+
+    def page(r):
+        html = re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))
+        return re.sub(r'"X-CSRFToken": "[^"]*"', "", html)
+
+    assert page(wrong) == page(unknown)
+    assert "El RFC, el correo o la contraseña no son correctos" in page(wrong)
+    identifier = re.search(r'<input[^>]*name="identifier"[^>]*>', wrong.get_data(as_text=True))
+    assert 'value=""' in identifier.group(0)  # the fields are cleared
+
+
+def test_lock_per_preset(app, client, preset):
+    complete(app, client, preset)
+    attacker = app.test_client()
+    failures = {"seed": 3, "modern": 5}[preset]
+    for _ in range(failures):
+        assert sign_in(attacker, RFC, "incorrecta").status_code == 401
+    r = sign_in(app.test_client(), RFC, GOOD_PASSWORD[preset])
+    assert r.status_code == 423
+    assert "¿Olvidó su contraseña?" in r.get_data(as_text=True)
+
+
+def test_sign_out_everywhere_ends_other_sessions(app, client, preset):
+    complete(app, client, preset)
+    phone = app.test_client()
+    assert sign_in(phone, EMAIL, GOOD_PASSWORD[preset]).status_code == 303
+    assert phone.get("/cuenta/").status_code == 200
+    client.post("/cuenta/salir-de-todo")
+    r = phone.get("/cuenta/")
+    assert r.status_code == 302 and "/cuenta/entrar" in r.headers["Location"]

@@ -1,0 +1,84 @@
+"""Forms of the account pages; rule checks live in passwords.py and webapp.fiscal."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import ValidationError
+
+from webapp.fiscal.rfc import check_rfc
+from webapp.invoicing.messages import BAD_EMAIL, REQUIRED, fiscal_message
+from webapp.mail import validate_address
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class RegisterForm(FlaskForm):
+    rfc = StringField(
+        _l("RFC"),
+        filters=[_strip],
+        render_kw={
+            "autocapitalize": "characters",
+            "maxlength": 20,
+            "autocomplete": "off",
+            "spellcheck": "false",
+        },
+    )
+    email = EmailField(
+        _l("Correo electrónico"),
+        filters=[_strip],
+        render_kw={"autocomplete": "email", "maxlength": 254},
+    )
+    email_confirm = EmailField(
+        _l("Confirmar correo electrónico"),
+        filters=[_strip],
+        render_kw={"autocomplete": "email", "maxlength": 254},
+    )
+
+    def validate_rfc(self, field) -> None:
+        value, problem = check_rfc(field.data or "")
+        if problem is not None:
+            raise ValidationError(fiscal_message("rfc", problem))
+        field.data = value
+
+    def validate_email(self, field) -> None:
+        if not field.data:
+            raise ValidationError(REQUIRED["email"])
+        try:
+            field.data = validate_address(field.data).lower()
+        except ValueError:
+            raise ValidationError(BAD_EMAIL) from None
+
+    def validate_email_confirm(self, field) -> None:
+        if not field.data:
+            raise ValidationError(_l("Escriba de nuevo su correo electrónico."))
+        if field.data.strip().lower() != (self.email.data or "").strip().lower():
+            raise ValidationError(_l("Los correos no coinciden."))
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("Contraseña"), render_kw={"autocomplete": "new-password", "maxlength": 1024}
+    )
+    password_confirm = PasswordField(
+        _l("Confirmar contraseña"), render_kw={"autocomplete": "new-password", "maxlength": 1024}
+    )
+
+
+class SignInForm(FlaskForm):
+    identifier = StringField(
+        _l("RFC o correo electrónico"),
+        filters=[_strip],
+        render_kw={
+            "autocomplete": "username",
+            "maxlength": 254,
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+    )
+    password = PasswordField(
+        _l("Contraseña"), render_kw={"autocomplete": "current-password", "maxlength": 1024}
+    )

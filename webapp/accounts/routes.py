@@ -1,0 +1,210 @@
+"""Registration with email verification, sign-in and sign-out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, logout_user
+from sqlalchemy import select
+
+from webapp.accounts import bp, passwords, tokens
+from webapp.accounts.forms import PasswordForm, RegisterForm, SignInForm
+from webapp.accounts.messages import password_messages
+from webapp.accounts.session import sign_in
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render
+from webapp.mail import queue_mail
+from webapp.models import Account
+
+
+def _policy():
+    return current_app.config["SECURITY_POLICY"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _send(account: Account, template: str, **context) -> None:
+    """Queue an account email (committed with the caller's change)."""
+    context.update(account=account, base_url=current_app.config["BASE_URL"])
+    queue_mail(
+        db.session,
+        account.email,
+        render_template(f"accounts/email/{template}.subject.txt", **context).strip(),
+        render_template(f"accounts/email/{template}.txt", **context),
+    )
+
+
+def _verification_link(account: Account) -> str:
+    token = tokens.make_token(current_app.config["SECRET_KEY"], "verify", account)
+    return current_app.config["BASE_URL"].rstrip("/") + url_for(".verify", token=token)
+
+
+def _send_verification(account: Account) -> None:
+    """The verification email, at most one per SECURITY_RESEND_VERIFICATION_MINUTES."""
+    now = _now()
+    wait = timedelta(minutes=_policy().resend_verification_minutes)
+    if account.last_verification_sent_at and now - account.last_verification_sent_at < wait:
+        return
+    account.last_verification_sent_at = now
+    _send(
+        account, "verify", link=_verification_link(account), hours=_policy().verification_link_hours
+    )
+
+
+@bp.route("/registro", methods=["GET", "POST"])
+def register():
+    """Seed 000: RFC, email twice, Aceptar; then an email with the link to finish.
+
+    What the answers reveal: a new address and an address whose account is complete get the
+    same "Casi hemos terminado" page (the owner of a complete account is told by email that
+    someone tried to register it). Only an address whose registration is incomplete gets
+    "Usuario registrado — su registro ha quedado incompleto", as the seed requires; the link
+    still goes only to that address.
+    """
+    form = RegisterForm()
+    inline = is_htmx() and request.headers.get("HX-Target", "").startswith("campo-")
+    if request.method == "POST" and form.validate() and not inline:
+        account = db.session.scalar(select(Account).where(Account.email == form.email.data))
+        if account is None:
+            account = Account(rfc=form.rfc.data, email=form.email.data)
+            db.session.add(account)
+            db.session.flush()
+            _send_verification(account)
+            db.session.commit()
+            return redirect(url_for(".registered", correo=account.email), 303)
+        if not account.verified:
+            _send_verification(account)
+            db.session.commit()
+            return render_template("accounts/incomplete.html", email=account.email)
+        _send(account, "already_registered", signin=url_for(".sign_in", _external=False))
+        db.session.commit()
+        return redirect(url_for(".registered", correo=account.email), 303)
+    if inline:
+        name = request.headers["HX-Target"].removeprefix("campo-")
+        if name not in ("rfc", "email", "email_confirm"):
+            abort(404)
+        if not form[name].data:
+            form[name].errors = []
+        return render("accounts/register.html", f"field_{name}", form=form)
+    status = 422 if request.method == "POST" else 200
+    return render_template("accounts/register.html", form=form), status
+
+
+@bp.get("/registro/enviado")
+def registered():
+    return render_template("accounts/registered.html", email=request.args.get("correo", ""))
+
+
+def _account_from_token(purpose: str, token: str, max_age: int) -> Account | None:
+    found = tokens.read_token(current_app.config["SECRET_KEY"], purpose, token, max_age)
+    if found is None:
+        return None
+    account = db.session.get(Account, found[0])
+    if account is None or tokens.fingerprint(account) != found[1]:
+        return None  # used already, or the account changed since: the link is dead
+    return account
+
+
+@bp.route("/verificar/<token>", methods=["GET", "POST"])
+def verify(token: str):
+    """The emailed link: choose a password and the registration is complete."""
+    policy = _policy()
+    account = _account_from_token("verify", token, policy.verification_link_hours * 3600)
+    if account is None or account.verified:
+        return render_template("accounts/link_invalid.html"), 410
+    form = PasswordForm()
+    if form.validate_on_submit():
+        problems = passwords.check_password(
+            form.password.data or "",
+            form.password_confirm.data or "",
+            policy,
+            (account.rfc, account.email),
+        )
+        if not problems:
+            now = _now()
+            account.password_hash = passwords.hash_password(form.password.data)
+            account.password_changed_at = now
+            account.email_verified_at = now
+            account.failed_logins = 0
+            sign_in(account)
+            db.session.commit()
+            return redirect(url_for(".home"), 303)
+        form.password.errors = password_messages(problems, policy)
+    status = 422 if form.errors or form.password.errors else 200
+    return render_template(
+        "accounts/choose_password.html", form=form, account=account, policy=policy
+    ), status
+
+
+def _find_for_sign_in(identifier: str) -> Account | None:
+    if "@" in identifier:
+        return db.session.scalar(select(Account).where(Account.email == identifier.lower()))
+    rfc = identifier.upper().replace("-", "").replace(" ", "")
+    found = db.session.scalars(
+        select(Account).where(Account.rfc == rfc, Account.email_verified_at.is_not(None))
+    ).all()
+    return found[0] if len(found) == 1 else None
+
+
+@bp.route("/entrar", methods=["GET", "POST"], endpoint="sign_in")
+def sign_in_page():
+    form = SignInForm()
+    policy = _policy()
+    error = None
+    if form.validate_on_submit():
+        account = _find_for_sign_in(form.identifier.data or "")
+        now = _now()
+        if account is not None and account.locked_until and account.locked_until > now:
+            return render_template("accounts/locked.html"), 423
+        ok, rehashed = passwords.verify_password(
+            account.password_hash if account else None, form.password.data or ""
+        )
+        if ok and account.verified:
+            if rehashed:
+                account.password_hash = rehashed
+            account.failed_logins = 0
+            account.locked_until = None
+            sign_in(account)
+            db.session.commit()
+            return redirect(url_for(".home"), 303)
+        if account is not None and account.verified:
+            account.failed_logins += 1
+            if policy.lock_after_failures and account.failed_logins >= policy.lock_after_failures:
+                account.locked_until = datetime(9999, 1, 1, tzinfo=UTC)
+            elif (
+                policy.throttle_after_failures
+                and account.failed_logins % policy.throttle_after_failures == 0
+            ):
+                account.locked_until = now + timedelta(minutes=policy.throttle_minutes)
+            db.session.commit()
+        error = _("El RFC, el correo o la contraseña no son correctos.")
+        form.identifier.data = ""
+        form.password.data = ""
+    status = 401 if error else 200
+    return render_template("accounts/sign_in.html", form=form, error=error), status
+
+
+@bp.post("/salir")
+def sign_out():
+    logout_user()
+    return redirect(url_for("main.index"), 303)
+
+
+@bp.post("/salir-de-todo")
+@login_required
+def sign_out_everywhere():
+    account = current_user.account
+    account.session_version += 1
+    db.session.commit()
+    logout_user()
+    return redirect(url_for(".sign_in"), 303)
+
+
+@bp.get("/")
+@login_required
+def home():
+    return render_template("accounts/home.html", account=current_user.account)
