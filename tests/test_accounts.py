@@ -198,3 +198,101 @@ def test_sign_out_everywhere_ends_other_sessions(app, client, preset):
     client.post("/cuenta/salir-de-todo")
     r = phone.get("/cuenta/")
     assert r.status_code == 302 and "/cuenta/entrar" in r.headers["Location"]
+
+
+def reset_link_in(body: str) -> str:
+    return re.search(r"http://localhost(/cuenta/restablecer/\S+)", body).group(1)
+
+
+def test_recovery_answers_the_same_whatever_the_data(app, client, preset):
+    complete(app, client, preset)
+    sent_before = len(mails(app))
+    answers = []
+    for rfc, email in [(RFC, "otra@example.com"), ("CACX7605101P8", EMAIL), (RFC, EMAIL)]:
+        r = app.test_client().post("/cuenta/recuperar", data={"rfc": rfc, "email": email})
+        html = re.sub(r'"X-CSRFToken": "[^"]*"', "", r.get_data(as_text=True))
+        answers.append((r.status_code, re.sub(r'value="[^"]*"', "", html)))
+    assert len(set(answers)) == 1 and answers[0][0] == 200
+    assert len(mails(app)) == sent_before + 1  # only the matching pair gets an email
+
+
+def test_modern_reset_link_works_once_and_dies_when_the_password_changes(app, client):
+    if app.config["SECURITY_POLICY"].recovery != "link":
+        pytest.skip("the seed preset sends a temporary password")
+    complete(app, client, "modern")
+    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    link = reset_link_in(mails(app)[-1][2])
+    # The password changes by another way first: the link dies.
+    client.post(
+        "/cuenta/contrasena",
+        data={
+            "current": GOOD_PASSWORD["modern"],
+            "password": "otra frase bastante larga",
+            "password_confirm": "otra frase bastante larga",
+        },
+    )
+    assert app.test_client().get(link).status_code == 410
+    # A fresh link works once and ends the other sessions.
+    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    assert len([m for m in mails(app) if "restablezca" in m[1]]) == 1  # rate-limited
+    with app.app_context():
+        account = db.session.scalars(select(Account)).one()
+        account.last_recovery_sent_at = None
+        db.session.commit()
+    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    link = reset_link_in(mails(app)[-1][2])
+    new = "una frase nueva y secreta"
+    user = app.test_client()
+    r = user.post(link, data={"password": new, "password_confirm": new})
+    assert r.status_code == 303
+    assert user.post(link, data={"password": new, "password_confirm": new}).status_code == 410
+    assert client.get("/cuenta/").status_code == 302  # the old session ended
+    assert "su contraseña cambió" in mails(app)[-1][1]
+
+
+def test_a_locked_account_gets_out_through_recovery(app, client, preset):
+    complete(app, client, preset)
+    for _ in range({"seed": 3, "modern": 5}[preset]):
+        sign_in(app.test_client(), RFC, "incorrecta")
+    assert sign_in(app.test_client(), RFC, GOOD_PASSWORD[preset]).status_code == 423
+    with app.app_context():
+        account = db.session.scalars(select(Account)).one()
+        account.last_recovery_sent_at = None
+        db.session.commit()
+    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    body = mails(app)[-1][2]
+    user = app.test_client()
+    if preset == "seed":
+        temporary = re.search(r"es:\n\n(\S+)\n", body).group(1)
+        r = sign_in(user, RFC, temporary)
+        assert r.status_code == 303 and r.headers["Location"].endswith("/cuenta/contrasena")
+        # Every other page leads back to the change screen until the password is changed.
+        assert user.get("/cuenta/").headers["Location"].endswith("/cuenta/contrasena")
+        r = user.post(
+            "/cuenta/contrasena",
+            data={
+                "current": temporary,
+                "password": "Nueva.Clave9",
+                "password_confirm": "Nueva.Clave9",
+            },
+        )
+        assert r.status_code == 303
+        assert user.get("/cuenta/").status_code == 200
+    else:
+        new = "una frase nueva y secreta"
+        assert (
+            user.post(
+                reset_link_in(body), data={"password": new, "password_confirm": new}
+            ).status_code
+            == 303
+        )
+        assert sign_in(app.test_client(), RFC, new).status_code == 303
+
+
+def test_change_password_checks_the_current_one(app, client, preset):
+    complete(app, client, preset)
+    r = client.post(
+        "/cuenta/contrasena", data={"current": "no", "password": "x", "password_confirm": "x"}
+    )
+    assert r.status_code == 422
+    assert "La contraseña actual no es correcta" in r.get_data(as_text=True)

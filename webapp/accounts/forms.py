@@ -82,3 +82,33 @@ class SignInForm(FlaskForm):
     password = PasswordField(
         _l("Contraseña"), render_kw={"autocomplete": "current-password", "maxlength": 1024}
     )
+
+
+class RecoverForm(FlaskForm):
+    rfc = StringField(
+        _l("RFC"),
+        filters=[_strip],
+        render_kw={
+            "autocapitalize": "characters",
+            "maxlength": 20,
+            "autocomplete": "off",
+            "spellcheck": "false",
+        },
+    )
+    email = EmailField(
+        _l("Correo electrónico registrado"),
+        filters=[_strip],
+        render_kw={"autocomplete": "email", "maxlength": 254},
+    )
+
+    def validate_rfc(self, field) -> None:
+        RegisterForm.validate_rfc(self, field)
+
+    def validate_email(self, field) -> None:
+        RegisterForm.validate_email(self, field)
+
+
+class ChangePasswordForm(PasswordForm):
+    current = PasswordField(
+        _l("Contraseña actual"), render_kw={"autocomplete": "current-password", "maxlength": 1024}
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import secrets
+import string
 import unicodedata
 
 from argon2 import PasswordHasher
@@ -103,3 +105,17 @@ def check_password(
     if confirmation is not None and confirmation != password:
         problems.append(PasswordProblem.MISMATCH)
     return problems
+
+
+def temporary_password(policy: SecurityPolicy) -> str:
+    """A random password that meets `policy` (16 characters from all classes)."""
+    alphabet = string.ascii_letters + string.digits + ".,;!?-_"
+    while True:
+        candidate = "".join(
+            secrets.choice(alphabet) for _ in range(max(16, policy.password_min_length))
+        )
+        if not check_password(candidate, None, policy) and all(
+            any(c in group for c in candidate)
+            for group in (string.ascii_uppercase, string.digits, ".,;!?-_")
+        ):
+            return candidate

@@ -10,7 +10,13 @@ from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
 from webapp.accounts import bp, passwords, tokens
-from webapp.accounts.forms import PasswordForm, RegisterForm, SignInForm
+from webapp.accounts.forms import (
+    ChangePasswordForm,
+    PasswordForm,
+    RecoverForm,
+    RegisterForm,
+    SignInForm,
+)
 from webapp.accounts.messages import password_messages
 from webapp.accounts.session import sign_in
 from webapp.extensions import db
@@ -163,6 +169,8 @@ def sign_in_page():
         ok, rehashed = passwords.verify_password(
             account.password_hash if account else None, form.password.data or ""
         )
+        if ok and account.verified and _temporary_expired(account, now):
+            ok = False
         if ok and account.verified:
             if rehashed:
                 account.password_hash = rehashed
@@ -170,6 +178,8 @@ def sign_in_page():
             account.locked_until = None
             sign_in(account)
             db.session.commit()
+            if must_change(account, policy, now):
+                return redirect(url_for(".change_password"), 303)
             return redirect(url_for(".home"), 303)
         if account is not None and account.verified:
             account.failed_logins += 1
@@ -208,3 +218,153 @@ def sign_out_everywhere():
 @login_required
 def home():
     return render_template("accounts/home.html", account=current_user.account)
+
+
+TEMPORARY_PASSWORD_HOURS = 1
+
+
+def _temporary_expired(account: Account, now: datetime) -> bool:
+    """A temporary password (seed preset) is valid for one hour."""
+    return bool(
+        account.must_change_password
+        and account.password_changed_at
+        and now - account.password_changed_at > timedelta(hours=TEMPORARY_PASSWORD_HOURS)
+    )
+
+
+def must_change(account: Account, policy, now: datetime) -> bool:
+    """A temporary password, or one older than SECURITY_PASSWORD_MAX_AGE_DAYS."""
+    if account.must_change_password:
+        return True
+    age = policy.password_max_age_days
+    return bool(
+        age
+        and account.password_changed_at
+        and now - account.password_changed_at > timedelta(days=age)
+    )
+
+
+def _set_password(account: Account, password: str, *, temporary: bool = False) -> None:
+    """Store a new password: other sessions end, the lock lifts, old links die."""
+    account.password_hash = passwords.hash_password(password)
+    account.password_changed_at = _now()
+    account.must_change_password = temporary
+    account.session_version += 1
+    account.failed_logins = 0
+    account.locked_until = None
+
+
+@bp.route("/recuperar", methods=["GET", "POST"])
+def recover():
+    """¿Olvidó su contraseña?: RFC + registered email. The answer is the same whether or not
+    they match an account; the email (reset link, or a temporary password in the seed preset)
+    goes only to the registered address."""
+    form = RecoverForm()
+    if form.validate_on_submit():
+        account = db.session.scalar(
+            select(Account).where(Account.email == form.email.data, Account.rfc == form.rfc.data)
+        )
+        now = _now()
+        policy = _policy()
+        wait = timedelta(minutes=policy.resend_verification_minutes)
+        recent = (
+            account
+            and account.last_recovery_sent_at
+            and (now - account.last_recovery_sent_at < wait)
+        )
+        if account is not None and account.verified and not recent:
+            account.last_recovery_sent_at = now
+            if policy.recovery == "temporary_password":
+                temporary = passwords.temporary_password(policy)
+                _set_password(account, temporary, temporary=True)
+                _send(
+                    account,
+                    "temporary_password",
+                    password=temporary,
+                    hours=TEMPORARY_PASSWORD_HOURS,
+                    signin=url_for(".sign_in"),
+                )
+            else:
+                token = tokens.make_token(current_app.config["SECRET_KEY"], "reset", account)
+                link = current_app.config["BASE_URL"].rstrip("/") + url_for(".reset", token=token)
+                _send(account, "reset", link=link, minutes=policy.reset_link_minutes)
+            db.session.commit()
+        return render_template("accounts/recover_sent.html")
+    status = 422 if request.method == "POST" else 200
+    return render_template("accounts/recover.html", form=form), status
+
+
+@bp.route("/restablecer/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    """The emailed reset link: works once, dies when the password changes by any means."""
+    policy = _policy()
+    account = _account_from_token("reset", token, policy.reset_link_minutes * 60)
+    if account is None or not account.verified:
+        return render_template("accounts/link_invalid.html"), 410
+    form = PasswordForm()
+    if form.validate_on_submit():
+        problems = passwords.check_password(
+            form.password.data or "",
+            form.password_confirm.data or "",
+            policy,
+            (account.rfc, account.email),
+        )
+        if not problems:
+            _set_password(account, form.password.data)
+            _send(account, "password_changed")
+            sign_in(account)
+            db.session.commit()
+            return redirect(url_for(".home"), 303)
+        form.password.errors = password_messages(problems, policy)
+    status = 422 if form.password.errors else 200
+    return render_template(
+        "accounts/choose_password.html", form=form, account=account, policy=policy
+    ), status
+
+
+@bp.route("/contrasena", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change password (also where a temporary or expired password leads)."""
+    account = current_user.account
+    policy = _policy()
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        ok, _rehash = passwords.verify_password(account.password_hash, form.current.data or "")
+        problems = passwords.check_password(
+            form.password.data or "",
+            form.password_confirm.data or "",
+            policy,
+            (account.rfc, account.email),
+        )
+        if not ok:
+            form.current.errors = [_("La contraseña actual no es correcta.")]
+        elif form.password.data == form.current.data:
+            form.password.errors = [_("La nueva contraseña debe ser distinta de la actual.")]
+        elif problems:
+            form.password.errors = password_messages(problems, policy)
+        else:
+            _set_password(account, form.password.data)
+            _send(account, "password_changed")
+            sign_in(account)  # this session goes on with the new version; the others end
+            db.session.commit()
+            return redirect(url_for(".home", cambiada=1), 303)
+    status = 422 if form.current.errors or form.password.errors else 200
+    forced = must_change(account, policy, _now())
+    return render_template(
+        "accounts/change_password.html", form=form, policy=policy, forced=forced
+    ), status
+
+
+@bp.before_app_request
+def _force_password_change():
+    """A temporary or expired password leads to the change screen before anything else."""
+    if not current_user.is_authenticated or request.endpoint in (
+        "accounts.change_password",
+        "accounts.sign_out",
+        "static",
+    ):
+        return None
+    if must_change(current_user.account, _policy(), _now()):
+        return redirect(url_for("accounts.change_password"), 303)
+    return None
