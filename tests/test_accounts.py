@@ -9,6 +9,7 @@ import itsdangerous
 import pytest
 from sqlalchemy import func, select
 
+from webapp.captcha import store as captcha_store
 from webapp.extensions import db
 from webapp.models import Account, MailMessage
 
@@ -150,8 +151,32 @@ def test_altered_expired_and_wrong_purpose_links_are_refused(app, client, preset
     assert client.get(link).status_code == 200  # the real one still works
 
 
-def sign_in(client, identifier, password):
-    return client.post("/cuenta/entrar", data={"identifier": identifier, "password": password})
+def solved_captcha(app, html: str) -> dict:
+    """The captcha fields of a page, answered as a person reading the image would."""
+    found = re.search(r'name="captcha_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="captcha_token" value="([^"]+)"', html
+    )
+    if not found:
+        return {}
+    with app.test_request_context():
+        answer = captcha_store.challenge_for(found.group(1)).answer
+    return {"captcha_token": found.group(1), "captcha": answer}
+
+
+def sign_in(client, identifier, password, app=None):
+    """Sign in as a person would: the captcha, when the page shows one, is answered."""
+    page = client.get("/cuenta/entrar").get_data(as_text=True)
+    extra = solved_captcha(app or client.application, page)
+    return client.post(
+        "/cuenta/entrar", data={"identifier": identifier, "password": password, **extra}
+    )
+
+
+def recover(client, rfc, email):
+    page = client.get("/cuenta/recuperar").get_data(as_text=True)
+    extra = solved_captcha(client.application, page)
+    assert extra, "the recovery form always has a captcha"
+    return client.post("/cuenta/recuperar", data={"rfc": rfc, "email": email, **extra})
 
 
 def test_sign_in_with_rfc_or_email(app, client, preset):
@@ -171,6 +196,7 @@ def test_wrong_and_unknown_look_the_same(app, client, preset):
 
     def page(r):
         html = re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))
+        html = re.sub(r"/captcha/[^\"]+", "", html)
         return re.sub(r'"X-CSRFToken": "[^"]*"', "", html)
 
     assert page(wrong) == page(unknown)
@@ -209,8 +235,9 @@ def test_recovery_answers_the_same_whatever_the_data(app, client, preset):
     sent_before = len(mails(app))
     answers = []
     for rfc, email in [(RFC, "otra@example.com"), ("CACX7605101P8", EMAIL), (RFC, EMAIL)]:
-        r = app.test_client().post("/cuenta/recuperar", data={"rfc": rfc, "email": email})
+        r = recover(app.test_client(), rfc, email)
         html = re.sub(r'"X-CSRFToken": "[^"]*"', "", r.get_data(as_text=True))
+        html = re.sub(r"/captcha/[^\"]+", "", html)
         answers.append((r.status_code, re.sub(r'value="[^"]*"', "", html)))
     assert len(set(answers)) == 1 and answers[0][0] == 200
     assert len(mails(app)) == sent_before + 1  # only the matching pair gets an email
@@ -220,7 +247,7 @@ def test_modern_reset_link_works_once_and_dies_when_the_password_changes(app, cl
     if app.config["SECURITY_POLICY"].recovery != "link":
         pytest.skip("the seed preset sends a temporary password")
     complete(app, client, "modern")
-    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    recover(app.test_client(), RFC, EMAIL)
     link = reset_link_in(mails(app)[-1][2])
     # The password changes by another way first: the link dies.
     client.post(
@@ -233,13 +260,13 @@ def test_modern_reset_link_works_once_and_dies_when_the_password_changes(app, cl
     )
     assert app.test_client().get(link).status_code == 410
     # A fresh link works once and ends the other sessions.
-    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    recover(app.test_client(), RFC, EMAIL)
     assert len([m for m in mails(app) if "restablezca" in m[1]]) == 1  # rate-limited
     with app.app_context():
         account = db.session.scalars(select(Account)).one()
         account.last_recovery_sent_at = None
         db.session.commit()
-    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    recover(app.test_client(), RFC, EMAIL)
     link = reset_link_in(mails(app)[-1][2])
     new = "una frase nueva y secreta"
     user = app.test_client()
@@ -252,14 +279,15 @@ def test_modern_reset_link_works_once_and_dies_when_the_password_changes(app, cl
 
 def test_a_locked_account_gets_out_through_recovery(app, client, preset):
     complete(app, client, preset)
+    attacker = app.test_client()  # answers the captcha each time, as a person would
     for _ in range({"seed": 3, "modern": 5}[preset]):
-        sign_in(app.test_client(), RFC, "incorrecta")
+        sign_in(attacker, RFC, "incorrecta")
     assert sign_in(app.test_client(), RFC, GOOD_PASSWORD[preset]).status_code == 423
     with app.app_context():
         account = db.session.scalars(select(Account)).one()
         account.last_recovery_sent_at = None
         db.session.commit()
-    app.test_client().post("/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL})
+    recover(app.test_client(), RFC, EMAIL)
     body = mails(app)[-1][2]
     user = app.test_client()
     if preset == "seed":
@@ -296,3 +324,25 @@ def test_change_password_checks_the_current_one(app, client, preset):
     )
     assert r.status_code == 422
     assert "La contraseña actual no es correcta" in r.get_data(as_text=True)
+
+
+def test_captcha_after_the_first_failure(app, client, preset):
+    complete(app, client, preset)
+    browser = app.test_client()
+    assert 'name="captcha"' not in browser.get("/cuenta/entrar").get_data(as_text=True)
+    browser.post("/cuenta/entrar", data={"identifier": RFC, "password": "incorrecta"})
+    page = browser.get("/cuenta/entrar").get_data(as_text=True)
+    assert 'name="captcha"' in page and "/captcha/" in page and ".wav" in page
+    # The right password without the captcha does not get in.
+    r = browser.post("/cuenta/entrar", data={"identifier": RFC, "password": GOOD_PASSWORD[preset]})
+    assert r.status_code == 401
+    assert "Escriba los números de la imagen" in r.get_data(as_text=True)
+    extra = solved_captcha(app, r.get_data(as_text=True))
+    wrong = dict(extra, captcha="00000" if extra["captcha"] != "00000" else "11111")
+    assert (
+        browser.post(
+            "/cuenta/entrar", data={"identifier": RFC, "password": GOOD_PASSWORD[preset], **wrong}
+        ).status_code
+        == 401
+    )
+    assert sign_in(browser, RFC, GOOD_PASSWORD[preset]).status_code == 303

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 TRUE = {"1", "true", "yes", "on"}
-PACS = ("sandbox",)  # stamping providers this version can talk to
+PACS = ("sandbox", "finkok", "sw")  # stamping providers this version can talk to
 
 
 def _flag(name: str, default: bool = False) -> bool:
@@ -35,8 +35,35 @@ def _secret_key(instance: Path) -> str:
 
 def check(settings: dict) -> None:
     """Refuse to start with a setting that cannot work, saying which and why."""
+    from webapp.captcha import check_config
+
+    check_config(settings)
     if settings["PAC"] not in PACS:
         raise RuntimeError(f"PAC={settings['PAC']!r} is unknown; choose one of {', '.join(PACS)}")
+    _check_pac(settings)
+
+
+def _check_pac(settings: dict) -> None:
+    """A real PAC needs its credentials; every PAC needs a positive timeout and an http(s) URL."""
+    pac = settings["PAC"]
+    if pac == "finkok":
+        for name in ("PAC_USERNAME", "PAC_PASSWORD"):
+            if not settings.get(name):
+                raise RuntimeError(f"PAC=finkok needs {name} (the Finkok account's credentials)")
+    elif pac == "sw" and not settings.get("PAC_TOKEN"):
+        missing = [n for n in ("PAC_USERNAME", "PAC_PASSWORD") if not settings.get(n)]
+        if len(missing) == 2:
+            raise RuntimeError("PAC=sw needs PAC_TOKEN (or PAC_USERNAME and PAC_PASSWORD)")
+        if missing:
+            given = "PAC_PASSWORD" if missing[0] == "PAC_USERNAME" else "PAC_USERNAME"
+            raise RuntimeError(f"PAC=sw needs {missing[0]} beside {given} (or PAC_TOKEN alone)")
+    timeout = settings.get("PAC_TIMEOUT_SECONDS", 30.0)
+    if not isinstance(timeout, int | float) or not timeout > 0:
+        raise RuntimeError(f"PAC_TIMEOUT_SECONDS={timeout!r} must be a positive number of seconds")
+    for name in ("PAC_URL", "PAC_API_URL"):
+        url = settings.get(name)
+        if url and not str(url).startswith(("https://", "http://")):
+            raise RuntimeError(f"{name}={url!r} must be an http:// or https:// URL")
 
 
 def from_environment(instance: Path = INSTANCE) -> dict:
@@ -55,9 +82,17 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "PORT": port,
         "PAC": os.environ.get("PAC", "sandbox"),
         "PAC_SANDBOX_DIR": os.environ.get("PAC_SANDBOX_DIR", str(instance / "sandbox-pac")),
+        "PAC_USERNAME": os.environ.get("PAC_USERNAME"),
+        "PAC_PASSWORD": os.environ.get("PAC_PASSWORD"),
+        "PAC_TOKEN": os.environ.get("PAC_TOKEN"),
+        "PAC_URL": os.environ.get("PAC_URL"),
+        "PAC_API_URL": os.environ.get("PAC_API_URL"),
+        "PAC_PRODUCTION": _flag("PAC_PRODUCTION"),
+        "PAC_TIMEOUT_SECONDS": float(os.environ.get("PAC_TIMEOUT_SECONDS", "30")),
         "DATA_KEY": os.environ.get("DATA_KEY"),
         "DEBUG": _flag("DEBUG"),
         "DEV_MAILBOX": _flag("DEV_MAILBOX"),
+        "CAPTCHA": os.environ.get("CAPTCHA", "on"),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
         # SECURITY_PRESET (modern | seed) and SECURITY_<KNOB> overrides: webapp.accounts.policy
         **{k: v for k, v in os.environ.items() if k.startswith("SECURITY_")},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from webapp.accounts.forms import (
 )
 from webapp.accounts.messages import password_messages
 from webapp.accounts.session import sign_in
+from webapp.captcha import store as captcha
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render
 from webapp.mail import queue_mail
@@ -156,46 +157,78 @@ def _find_for_sign_in(identifier: str) -> Account | None:
     return found[0] if len(found) == 1 else None
 
 
+def _captcha_message():
+    return _("Escriba los números de la imagen o del audio tal como aparecen.")
+
+
 @bp.route("/entrar", methods=["GET", "POST"], endpoint="sign_in")
 def sign_in_page():
+    """Sign-in with RFC or email. After SECURITY_CAPTCHA_AFTER_FAILURES failures in this
+    browser, or on an account with as many failures, the captcha must be solved first; an
+    attempt without it is refused like a wrong password (it does not tell which)."""
     form = SignInForm()
     policy = _policy()
-    error = None
+    error = captcha_error = None
+    threshold = policy.captcha_after_failures
+    failures = session.get("signin_failures", 0)
+    shown = bool(threshold) and failures >= threshold
     if form.validate_on_submit():
+        solved = shown and captcha.verify(
+            request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
+        )
         account = _find_for_sign_in(form.identifier.data or "")
         now = _now()
         if account is not None and account.locked_until and account.locked_until > now:
             return render_template("accounts/locked.html"), 423
-        ok, rehashed = passwords.verify_password(
-            account.password_hash if account else None, form.password.data or ""
+        account_needs = (
+            bool(threshold) and account is not None and (account.failed_logins >= threshold)
         )
-        if ok and account.verified and _temporary_expired(account, now):
-            ok = False
-        if ok and account.verified:
-            if rehashed:
-                account.password_hash = rehashed
-            account.failed_logins = 0
-            account.locked_until = None
-            sign_in(account)
-            db.session.commit()
-            if must_change(account, policy, now):
-                return redirect(url_for(".change_password"), 303)
-            return redirect(url_for(".home"), 303)
-        if account is not None and account.verified:
-            account.failed_logins += 1
-            if policy.lock_after_failures and account.failed_logins >= policy.lock_after_failures:
-                account.locked_until = datetime(9999, 1, 1, tzinfo=UTC)
-            elif (
-                policy.throttle_after_failures
-                and account.failed_logins % policy.throttle_after_failures == 0
-            ):
-                account.locked_until = now + timedelta(minutes=policy.throttle_minutes)
-            db.session.commit()
-        error = _("El RFC, el correo o la contraseña no son correctos.")
+        if shown and not solved:
+            captcha_error = _captcha_message()
+        elif account_needs and not solved:
+            error = _("El RFC, el correo o la contraseña no son correctos.")
+        else:
+            ok, rehashed = passwords.verify_password(
+                account.password_hash if account else None, form.password.data or ""
+            )
+            if ok and account.verified and not _temporary_expired(account, now):
+                if rehashed:
+                    account.password_hash = rehashed
+                account.failed_logins = 0
+                account.locked_until = None
+                sign_in(account)
+                db.session.commit()
+                if must_change(account, policy, now):
+                    return redirect(url_for(".change_password"), 303)
+                return redirect(url_for(".home"), 303)
+            if account is not None and account.verified:
+                _count_failure(account, policy, now)
+            error = _("El RFC, el correo o la contraseña no son correctos.")
+        session["signin_failures"] = failures + 1
+        shown = bool(threshold) and failures + 1 >= threshold
         form.identifier.data = ""
         form.password.data = ""
-    status = 401 if error else 200
-    return render_template("accounts/sign_in.html", form=form, error=error), status
+    token = captcha.issue()[0] if shown and captcha.enabled() else None
+    status = 401 if error or captcha_error else 200
+    return render_template(
+        "accounts/sign_in.html",
+        form=form,
+        error=error or captcha_error,
+        captcha_token=token,
+        captcha_errors=[captcha_error] if captcha_error else [],
+    ), status
+
+
+def _count_failure(account: Account, policy, now: datetime) -> None:
+    account.failed_logins += 1
+    if policy.lock_after_failures and account.failed_logins >= policy.lock_after_failures:
+        account.locked_until = datetime(9999, 1, 1, tzinfo=UTC)  # until recovery
+    elif (
+        policy.throttle_after_failures
+        and account.failed_logins % policy.throttle_after_failures == 0
+    ):
+        account.locked_until = now + timedelta(minutes=policy.throttle_minutes)
+    db.session.commit()
 
 
 @bp.post("/salir")
@@ -260,7 +293,12 @@ def recover():
     they match an account; the email (reset link, or a temporary password in the seed preset)
     goes only to the registered address."""
     form = RecoverForm()
-    if form.validate_on_submit():
+    captcha_errors = []
+    if form.validate_on_submit() and not captcha.verify(
+        request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
+    ):
+        captcha_errors = [_captcha_message()]
+    elif form.validate_on_submit():
         account = db.session.scalar(
             select(Account).where(Account.email == form.email.data, Account.rfc == form.rfc.data)
         )
@@ -291,7 +329,10 @@ def recover():
             db.session.commit()
         return render_template("accounts/recover_sent.html")
     status = 422 if request.method == "POST" else 200
-    return render_template("accounts/recover.html", form=form), status
+    token = captcha.issue()[0] if captcha.enabled() else None
+    return render_template(
+        "accounts/recover.html", form=form, captcha_token=token, captcha_errors=captcha_errors
+    ), status
 
 
 @bp.route("/restablecer/<token>", methods=["GET", "POST"])

@@ -2,6 +2,7 @@
 
 from webapp.models.account import Account
 from webapp.models.base import Base, utcnow
+from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
 from webapp.models.invoice import Invoice, InvoiceStatus, invoice_ticket
 from webapp.models.issuer import Branch, Issuer
@@ -14,6 +15,7 @@ __all__ = [
     "Account",
     "Base",
     "Branch",
+    "CaptchaUse",
     "CustomerProfile",
     "DeliveryEmail",
     "Invoice",
