@@ -274,7 +274,7 @@ def test_modern_reset_link_works_once_and_dies_when_the_password_changes(app, cl
     assert r.status_code == 303
     assert user.post(link, data={"password": new, "password_confirm": new}).status_code == 410
     assert client.get("/cuenta/").status_code == 302  # the old session ended
-    assert "su contraseña cambió" in mails(app)[-1][1]
+    assert any("su contraseña cambió" in m[1] for m in mails(app)[-2:])
 
 
 def test_a_locked_account_gets_out_through_recovery(app, client, preset):
@@ -346,3 +346,28 @@ def test_captcha_after_the_first_failure(app, client, preset):
         == 401
     )
     assert sign_in(browser, RFC, GOOD_PASSWORD[preset]).status_code == 303
+
+
+def test_activity_and_notices(app, client, preset):
+    complete(app, client, preset)  # signs in on this browser
+    laptop = app.test_client()
+    sign_in(laptop, RFC, "incorrecta")
+    assert sign_in(laptop, RFC, GOOD_PASSWORD[preset]).status_code == 303
+    assert "nuevo inicio de sesión" in mails(app)[-1][1]  # a browser not seen before
+    laptop.post("/cuenta/salir")
+    count = len(mails(app))
+    assert sign_in(laptop, RFC, GOOD_PASSWORD[preset]).status_code == 303
+    assert len(mails(app)) == count  # the same browser again: no notice
+    html = laptop.get("/cuenta/").get_data(as_text=True)
+    activity = html[html.index("Actividad reciente"):]
+    for label in ("Inicio de sesión", "Intento de inicio de sesión fallido",
+                  "Correo verificado y contraseña elegida", "Registro iniciado"):
+        assert label in activity
+
+
+def test_lock_is_notified(app, client, preset):
+    complete(app, client, preset)
+    attacker = app.test_client()
+    for _ in range({"seed": 3, "modern": 5}[preset]):
+        sign_in(attacker, RFC, "incorrecta")
+    assert "bloqueamos su cuenta" in mails(app)[-1][1]

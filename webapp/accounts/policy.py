@@ -30,6 +30,7 @@ class SecurityPolicy:
     verification_link_hours: int
     reset_link_minutes: int
     resend_verification_minutes: int  # at most one verification email per this many minutes
+    new_device_notice: bool  # email the owner when someone signs in from a new browser
 
 
 PRESETS = {
@@ -48,6 +49,7 @@ PRESETS = {
         verification_link_hours=48,
         reset_link_minutes=30,
         resend_verification_minutes=5,
+        new_device_notice=True,
     ),
     "seed": SecurityPolicy(
         password_min_length=8,
@@ -64,6 +66,7 @@ PRESETS = {
         verification_link_hours=48,
         reset_link_minutes=60,
         resend_verification_minutes=5,
+        new_device_notice=True,
     ),
 }
 

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
-from webapp.accounts import bp, passwords, tokens
+from webapp.accounts import audit, bp, passwords, tokens
 from webapp.accounts.forms import (
     ChangePasswordForm,
     PasswordForm,
@@ -80,6 +80,7 @@ def register():
             account = Account(rfc=form.rfc.data, email=form.email.data)
             db.session.add(account)
             db.session.flush()
+            audit.record("registered", account)
             _send_verification(account)
             db.session.commit()
             return redirect(url_for(".registered", correo=account.email), 303)
@@ -137,9 +138,8 @@ def verify(token: str):
             account.password_changed_at = now
             account.email_verified_at = now
             account.failed_logins = 0
-            sign_in(account)
-            db.session.commit()
-            return redirect(url_for(".home"), 303)
+            audit.record("verified", account)
+            return _signed_in(account)
         form.password.errors = password_messages(problems, policy)
     status = 422 if form.errors or form.password.errors else 200
     return render_template(
@@ -196,13 +196,12 @@ def sign_in_page():
                     account.password_hash = rehashed
                 account.failed_logins = 0
                 account.locked_until = None
-                sign_in(account)
-                db.session.commit()
-                if must_change(account, policy, now):
-                    return redirect(url_for(".change_password"), 303)
-                return redirect(url_for(".home"), 303)
+                target = ".change_password" if must_change(account, policy, now) else ".home"
+                return _signed_in(account, target)
+            audit.record("signin_failed", account)
             if account is not None and account.verified:
                 _count_failure(account, policy, now)
+            db.session.commit()
             error = _("El RFC, el correo o la contraseña no son correctos.")
         session["signin_failures"] = failures + 1
         shown = bool(threshold) and failures + 1 >= threshold
@@ -228,7 +227,39 @@ def _count_failure(account: Account, policy, now: datetime) -> None:
         and account.failed_logins % policy.throttle_after_failures == 0
     ):
         account.locked_until = now + timedelta(minutes=policy.throttle_minutes)
+    else:
+        return
+    audit.record("locked", account)
+    _send(
+        account,
+        "locked",
+        temporary=policy.lock_after_failures == 0,
+        minutes=policy.throttle_minutes,
+    )
+
+
+def _signed_in(account: Account, target: str = ".home"):
+    """Sign in, record it with this browser's device, tell the owner about a new device."""
+    device = audit.device_id()
+    if (
+        _policy().new_device_notice
+        and account.last_login_at is not None
+        and not audit.known_device(account, device)
+    ):
+        _send(account, "new_device", user_agent=request.user_agent.string[:200])
+    audit.record("signin", account, device)
+    sign_in(account)
     db.session.commit()
+    response = redirect(url_for(target), 303)
+    response.set_cookie(
+        audit.DEVICE_COOKIE,
+        device,
+        max_age=2 * 365 * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+    )
+    return response
 
 
 @bp.post("/salir")
@@ -242,6 +273,7 @@ def sign_out():
 def sign_out_everywhere():
     account = current_user.account
     account.session_version += 1
+    audit.record("signed_out_everywhere", account)
     db.session.commit()
     logout_user()
     return redirect(url_for(".sign_in"), 303)
@@ -250,7 +282,10 @@ def sign_out_everywhere():
 @bp.get("/")
 @login_required
 def home():
-    return render_template("accounts/home.html", account=current_user.account)
+    account = current_user.account
+    return render_template(
+        "accounts/home.html", account=account, events=audit.recent(account), labels=audit.LABELS
+    )
 
 
 TEMPORARY_PASSWORD_HOURS = 1
@@ -279,6 +314,8 @@ def must_change(account: Account, policy, now: datetime) -> bool:
 
 def _set_password(account: Account, password: str, *, temporary: bool = False) -> None:
     """Store a new password: other sessions end, the lock lifts, old links die."""
+    if account.locked_until is not None and account.locked_until > _now():
+        audit.record("unlocked", account)
     account.password_hash = passwords.hash_password(password)
     account.password_changed_at = _now()
     account.must_change_password = temporary
@@ -313,6 +350,7 @@ def recover():
         if account is not None and account.verified and not recent:
             account.last_recovery_sent_at = now
             if policy.recovery == "temporary_password":
+                audit.record("temporary_password", account)
                 temporary = passwords.temporary_password(policy)
                 _set_password(account, temporary, temporary=True)
                 _send(
@@ -323,6 +361,7 @@ def recover():
                     signin=url_for(".sign_in"),
                 )
             else:
+                audit.record("reset_requested", account)
                 token = tokens.make_token(current_app.config["SECRET_KEY"], "reset", account)
                 link = current_app.config["BASE_URL"].rstrip("/") + url_for(".reset", token=token)
                 _send(account, "reset", link=link, minutes=policy.reset_link_minutes)
@@ -353,9 +392,8 @@ def reset(token: str):
         if not problems:
             _set_password(account, form.password.data)
             _send(account, "password_changed")
-            sign_in(account)
-            db.session.commit()
-            return redirect(url_for(".home"), 303)
+            audit.record("reset_used", account)
+            return _signed_in(account)
         form.password.errors = password_messages(problems, policy)
     status = 422 if form.password.errors else 200
     return render_template(
@@ -387,6 +425,7 @@ def change_password():
         else:
             _set_password(account, form.password.data)
             _send(account, "password_changed")
+            audit.record("password_changed", account)
             sign_in(account)  # this session goes on with the new version; the others end
             db.session.commit()
             return redirect(url_for(".home", cambiada=1), 303)

@@ -1,6 +1,7 @@
 """All models; importing this module registers every table on `metadata`."""
 
 from webapp.models.account import Account
+from webapp.models.audit import AuditEvent
 from webapp.models.base import Base, utcnow
 from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
@@ -13,6 +14,7 @@ metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "AuditEvent",
     "Base",
     "Branch",
     "CaptchaUse",
