@@ -61,6 +61,7 @@ def make_app(database_url, tmp_path, sandbox_pac_dir):
             "BASE_URL": "http://localhost",
             "WTF_CSRF_ENABLED": False,
             "PAC_SANDBOX_DIR": sandbox_pac_dir,
+            "RATELIMIT_ENABLED": False,  # tests/test_ratelimit.py turns it on
         }
         config.update(overrides)
         app = create_app(config)

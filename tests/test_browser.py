@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -13,7 +14,7 @@ def test_home_in_spanish_without_errors(page, live_server):
     assert response.status == 200
     assert page.get_attribute("html", "lang") == "es-MX"
     assert page.locator("h1").inner_text() == "Factura tu ticket"
-    page.wait_for_function("window.htmx !== undefined")
+    page.wait_for_load_state("load")  # htmx is a deferred script: it ran by now
     assert page.evaluate("htmx.version").startswith("2.0.")
     assert page.evaluate("htmx.config.allowEval") is False
     assert page.evaluate("htmx.config.includeIndicatorStyles") is False
@@ -84,7 +85,8 @@ def test_invoice_a_ticket_with_inline_validation(page, live_server, demo):
     assert total.get_attribute("aria-describedby").split() == ["total-hint", "total-error"]
     assert page.url.endswith("/facturar/demo/ticket")  # nothing was submitted
     page.get_by_label("Régimen fiscal").select_option("616")  # usos follow the régimen
-    page.wait_for_function("document.querySelectorAll('#uso_cfdi option[value]').length === 4")
+    # 616 allows G02, S01 and CP01, after the empty "Elija…" choice.
+    expect(page.locator("#uso_cfdi option")).to_have_count(4)
     _fill_ticket(page, ticket)
     page.get_by_label("Total del ticket", exact=True).press("Tab")
     page.locator("#total-error").wait_for(state="detached")

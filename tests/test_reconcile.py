@@ -66,7 +66,7 @@ def test_reconcile_resolves_a_lost_answer(app, client, demo, stamped_there):
     assert uuid in client.get(again.headers["Location"]).get_data(as_text=True)
     # A second reconcile finds nothing to do.
     result = app.test_cli_runner().invoke(args=["invoices", "reconcile", "--older-than", "0"])
-    assert "recorded now: 0; stamped now: 0; failed (tickets freed): 0" in result.output
+    assert "recorded now: 0; stamped now: 0; failed (tickets freed): 0; " in result.output
 
 
 def test_a_refusal_frees_the_tickets_and_keeps_the_folio(app, client, demo):
@@ -94,3 +94,29 @@ def test_a_refusal_frees_the_tickets_and_keeps_the_folio(app, client, demo):
     with app.app_context():
         invoice = db.session.scalars(select(Invoice)).one()
         assert (invoice.folio, invoice.status) == (1, InvoiceStatus.STAMPED)
+
+
+def test_reconcile_leaves_it_when_the_provider_does_not_answer(app, client, demo):
+    t = demo["fresh"][0]
+    key = start(client, t["branch_id"])
+    with app.app_context():
+        real = services.pac()
+        app.extensions["pac"] = LostAnswer(real, stamps=False)
+    assert client.post("/facturar/demo/ticket", data=ticket_data(t, key)).status_code == 503
+
+    class Down:
+        def stamp(self, xml):
+            raise PacError("timeout", "no answer", retryable=True)
+
+        def recover(self, xml):
+            raise PacError("timeout", "no answer", retryable=True)
+
+    with app.app_context():
+        app.extensions["pac"] = Down()
+    result = app.test_cli_runner().invoke(args=["invoices", "reconcile", "--older-than", "0"])
+    assert "left for the next run: 1" in result.output
+    with app.app_context():
+        invoice = db.session.scalars(select(Invoice)).one()
+        assert invoice.status is InvoiceStatus.STAMPING
+        assert db.session.get(Ticket, t["id"]).status is TicketStatus.INVOICED
+        app.extensions["pac"] = real

@@ -25,11 +25,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webapp import errors, i18n, security, templating
     from webapp.accounts.policy import from_settings
-    from webapp.extensions import csrf, db, login_manager
+    from webapp.extensions import csrf, db, limiter, login_manager
 
     app.config["SECURITY_POLICY"] = from_settings(app.config)
     db.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
     login_manager.login_view = "accounts.sign_in"
     login_manager.login_message = None
     csrf.init_app(app)

@@ -93,6 +93,13 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "DEBUG": _flag("DEBUG"),
         "DEV_MAILBOX": _flag("DEV_MAILBOX"),
         "CAPTCHA": os.environ.get("CAPTCHA", "on"),
+        "REDIS_URL": os.environ.get("REDIS_URL"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_SIGNIN_IP": os.environ.get("RATELIMIT_SIGNIN_IP", "30/minute;300/hour"),
+        "RATELIMIT_SIGNIN_ACCOUNT": os.environ.get("RATELIMIT_SIGNIN_ACCOUNT", "10/minute"),
+        "RATELIMIT_EMAIL_IP": os.environ.get("RATELIMIT_EMAIL_IP", "10/minute;60/hour"),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
         # SECURITY_PRESET (modern | seed) and SECURITY_<KNOB> overrides: webapp.accounts.policy
         **{k: v for k, v in os.environ.items() if k.startswith("SECURITY_")},

@@ -20,7 +20,7 @@ from webapp.accounts.forms import (
 from webapp.accounts.messages import password_messages
 from webapp.accounts.session import sign_in
 from webapp.captcha import store as captcha
-from webapp.extensions import db
+from webapp.extensions import db, limiter
 from webapp.htmx import is_htmx, render
 from webapp.mail import queue_mail
 from webapp.models import Account
@@ -62,7 +62,22 @@ def _send_verification(account: Account) -> None:
     )
 
 
+def _limit(name: str):
+    """A rate limit whose value is the setting `name` (see README, Configuration)."""
+    return lambda: current_app.config[name]
+
+
+def _identifier_key() -> str:
+    """The account a sign-in targets, as typed (RFC or email), for per-account throttling."""
+    return "signin:" + (request.form.get("identifier") or "").strip().lower()
+
+
 @bp.route("/registro", methods=["GET", "POST"])
+@limiter.limit(
+    _limit("RATELIMIT_EMAIL_IP"),
+    methods=["POST"],
+    exempt_when=lambda: request.headers.get("HX-Request") == "true",
+)
 def register():
     """Seed 000: RFC, email twice, Aceptar; then an email with the link to finish.
 
@@ -162,6 +177,8 @@ def _captcha_message():
 
 
 @bp.route("/entrar", methods=["GET", "POST"], endpoint="sign_in")
+@limiter.limit(_limit("RATELIMIT_SIGNIN_IP"), methods=["POST"])
+@limiter.limit(_limit("RATELIMIT_SIGNIN_ACCOUNT"), methods=["POST"], key_func=_identifier_key)
 def sign_in_page():
     """Sign-in with RFC or email. After SECURITY_CAPTCHA_AFTER_FAILURES failures in this
     browser, or on an account with as many failures, the captcha must be solved first; an
@@ -325,6 +342,7 @@ def _set_password(account: Account, password: str, *, temporary: bool = False) -
 
 
 @bp.route("/recuperar", methods=["GET", "POST"])
+@limiter.limit(_limit("RATELIMIT_EMAIL_IP"), methods=["POST"])
 def recover():
     """¿Olvidó su contraseña?: RFC + registered email. The answer is the same whether or not
     they match an account; the email (reset link, or a temporary password in the seed preset)

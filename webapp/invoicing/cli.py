@@ -34,5 +34,6 @@ def reconcile_command(older_than: int) -> None:
     )
     click.echo(
         f"stamped by the PAC earlier and recorded now: {outcome['stamped']}; "
-        f"stamped now: {outcome['restamped']}; failed (tickets freed): {outcome['failed']}"
+        f"stamped now: {outcome['restamped']}; failed (tickets freed): {outcome['failed']}; "
+        f"provider did not answer, left for the next run: {outcome['pending']}"
     )

@@ -21,6 +21,14 @@ def pac() -> Pac:
         name = app.config["PAC"]
         if name == "sandbox":
             app.extensions["pac"] = SandboxPac(Path(app.config["PAC_SANDBOX_DIR"]))
+        elif name == "finkok":
+            from webapp.cfdi.pac.finkok import FinkokPac
+
+            app.extensions["pac"] = FinkokPac.from_settings(app.config)
+        elif name == "sw":
+            from webapp.cfdi.pac.sw import SwPac
+
+            app.extensions["pac"] = SwPac.from_settings(app.config)
         else:  # config.check refuses unknown names at start-up
             raise RuntimeError(f"unknown PAC {name!r}")
     return app.extensions["pac"]

@@ -299,17 +299,23 @@ def reconcile(
 ) -> dict[str, int]:
     """Resolve invoices stuck in "stamping": ask the provider whether it stamped each one.
 
-    Stamped there → recorded here. Never stamped → stamped now if the CFDI's Fecha is still
-    within the 72 h the SAT allows, else failed (the tickets are freed).
+    Stamped there → recorded here. Never stamped → stamped now (the provider refuses a CFDI
+    whose Fecha is past the SAT's 72 h: then it fails and its tickets are freed). When the
+    provider cannot answer (a retryable error), the invoice stays in "stamping" for the next
+    run: freeing its tickets could give a ticket a second invoice.
     """
-    outcome = {"stamped": 0, "restamped": 0, "failed": 0}
+    outcome = {"stamped": 0, "restamped": 0, "failed": 0, "pending": 0}
     stuck = session.scalars(
         select(Invoice).where(
             Invoice.status == InvoiceStatus.STAMPING, Invoice.updated_at < now - older_than
         )
     ).all()
     for invoice in stuck:
-        found = pac.recover(invoice.xml)
+        try:
+            found = pac.recover(invoice.xml)
+        except PacError:
+            outcome["pending"] += 1
+            continue
         if found is not None:
             _record(session, invoice, found, render_pdf, None)
             outcome["stamped"] += 1
@@ -320,8 +326,8 @@ def reconcile(
                 session, invoice, signer=signer_for(invoice.issuer), pac=pac, render_pdf=render_pdf
             )
             outcome["restamped"] += 1
-        except (StampingFailed, PacError):
-            if invoice.status is not InvoiceStatus.FAILED:
-                fail(session, invoice, RuntimeError("not stamped"))
-            outcome["failed"] += 1
+        except StampingFailed:
+            outcome["failed"] += 1  # stamp() recorded the refusal and freed the tickets
+        except PacError:
+            outcome["pending"] += 1  # still "stamping": the next run asks again
     return outcome
