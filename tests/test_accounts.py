@@ -358,9 +358,13 @@ def test_activity_and_notices(app, client, preset):
     assert sign_in(laptop, RFC, GOOD_PASSWORD[preset]).status_code == 303
     assert len(mails(app)) == count  # the same browser again: no notice
     html = laptop.get("/cuenta/").get_data(as_text=True)
-    activity = html[html.index("Actividad reciente"):]
-    for label in ("Inicio de sesión", "Intento de inicio de sesión fallido",
-                  "Correo verificado y contraseña elegida", "Registro iniciado"):
+    activity = html[html.index("Actividad reciente") :]
+    for label in (
+        "Inicio de sesión",
+        "Intento de inicio de sesión fallido",
+        "Correo verificado y contraseña elegida",
+        "Registro iniciado",
+    ):
         assert label in activity
 
 
@@ -370,3 +374,31 @@ def test_lock_is_notified(app, client, preset):
     for _ in range({"seed": 3, "modern": 5}[preset]):
         sign_in(attacker, RFC, "incorrecta")
     assert "bloqueamos su cuenta" in mails(app)[-1][1]
+
+
+def test_forgotten_user_explains_and_emails_the_rfc(app, client, preset):
+    complete(app, client, preset)
+    page = app.test_client().get("/cuenta/usuario").get_data(as_text=True)
+    assert "Su usuario es su RFC" in page and "soporte@autofactura.invalid" in page
+    answers = []
+    for email in (EMAIL, "nadie@example.com"):
+        browser = app.test_client()
+        extra = solved_captcha(app, browser.get("/cuenta/usuario").get_data(as_text=True))
+        r = browser.post("/cuenta/usuario", data={"email": email, **extra})
+        answers.append((r.status_code, "le enviamos su usuario" in r.get_data(as_text=True)))
+    assert answers == [(200, True), (200, True)]
+    to, subject, body = mails(app)[-1]
+    assert to == EMAIL and "su usuario" in subject and RFC in body
+
+
+def test_idle_and_absolute_session_lifetime(app, client, preset, monkeypatch):
+    complete(app, client, preset)
+    assert client.get("/cuenta/").status_code == 200
+    import webapp.accounts.session as sessions
+
+    real = time.time
+    monkeypatch.setattr(sessions.time, "time", lambda: real() + 31 * 60)
+    r = client.get("/cuenta/")
+    assert r.status_code == 303 and "caducada=1" in r.headers["Location"]
+    assert "Su sesión terminó" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert client.get("/cuenta/").status_code == 302  # signed out

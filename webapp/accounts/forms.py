@@ -112,3 +112,14 @@ class ChangePasswordForm(PasswordForm):
     current = PasswordField(
         _l("Contraseña actual"), render_kw={"autocomplete": "current-password", "maxlength": 1024}
     )
+
+
+class ForgotUserForm(FlaskForm):
+    email = EmailField(
+        _l("Correo electrónico registrado"),
+        filters=[_strip],
+        render_kw={"autocomplete": "email", "maxlength": 254},
+    )
+
+    def validate_email(self, field) -> None:
+        RegisterForm.validate_email(self, field)

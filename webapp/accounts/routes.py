@@ -12,6 +12,7 @@ from sqlalchemy import select
 from webapp.accounts import audit, bp, passwords, tokens
 from webapp.accounts.forms import (
     ChangePasswordForm,
+    ForgotUserForm,
     PasswordForm,
     RecoverForm,
     RegisterForm,
@@ -466,3 +467,43 @@ def _force_password_change():
     if must_change(current_user.account, _policy(), _now()):
         return redirect(url_for("accounts.change_password"), 303)
     return None
+
+
+@bp.route("/usuario", methods=["GET", "POST"])
+@limiter.limit(_limit("RATELIMIT_EMAIL_IP"), methods=["POST"])
+def forgot_user():
+    """¿Olvidó su usuario?: the user is the RFC; optionally emailed to the registered address
+    (the same answer whether or not the address has an account)."""
+    form = ForgotUserForm()
+    captcha_errors = []
+    sent = False
+    if form.validate_on_submit():
+        if not captcha.verify(
+            request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
+        ):
+            captcha_errors = [_captcha_message()]
+        else:
+            account = db.session.scalar(select(Account).where(Account.email == form.email.data))
+            now = _now()
+            wait = timedelta(minutes=_policy().resend_verification_minutes)
+            if (
+                account is not None
+                and account.verified
+                and not (
+                    account.last_recovery_sent_at and now - account.last_recovery_sent_at < wait
+                )
+            ):
+                account.last_recovery_sent_at = now
+                _send(account, "username", signin=url_for(".sign_in"))
+                db.session.commit()
+            sent = True
+    token = captcha.issue()[0] if captcha.enabled() and not sent else None
+    status = 422 if request.method == "POST" and not sent else 200
+    return render_template(
+        "accounts/forgot_user.html",
+        form=form,
+        sent=sent,
+        captcha_token=token,
+        captcha_errors=captcha_errors,
+        support=current_app.config["SUPPORT_CONTACT"],
+    ), status
