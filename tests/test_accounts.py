@@ -402,3 +402,21 @@ def test_idle_and_absolute_session_lifetime(app, client, preset, monkeypatch):
     assert r.status_code == 303 and "caducada=1" in r.headers["Location"]
     assert "Su sesión terminó" in client.get(r.headers["Location"]).get_data(as_text=True)
     assert client.get("/cuenta/").status_code == 302  # signed out
+
+
+def test_change_password_dialog_fragment(app, client, preset):
+    complete(app, client, preset)
+    fragment = client.get("/cuenta/contrasena", headers={"HX-Request": "true"})
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in body
+    assert 'id="modal-title"' in body and "data-close-dialog" in body
+    assert "HX-Request" in fragment.headers["Vary"]
+    page = client.get("/cuenta/contrasena").get_data(as_text=True)
+    assert "<html" in page and "data-close-dialog" not in page  # without JS, a page
+    new = {"modern": "otra frase bastante larga", "seed": "Otra.Clave9"}[preset]
+    done = client.post(
+        "/cuenta/contrasena",
+        headers={"HX-Request": "true"},
+        data={"current": GOOD_PASSWORD[preset], "password": new, "password_confirm": new},
+    )
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == "/cuenta/?cambiada=1"

@@ -121,3 +121,75 @@ def test_where_is_it_on_my_ticket(browser, live_server, demo):
     svg = page.request.get(live_server + help_image.get_attribute("src"))
     assert svg.ok and svg.headers["content-type"].startswith("image/svg+xml")
     context.close()
+
+
+def _account(app, password="caballo bateria grapa correcta"):
+    """A verified account, as registration leaves it."""
+    from datetime import UTC, datetime
+
+    from webapp.accounts.passwords import hash_password
+    from webapp.extensions import db
+    from webapp.models import Account
+
+    with app.app_context():
+        now = datetime.now(UTC)
+        db.session.add(
+            Account(
+                rfc="XOJI740919U48",
+                email="ingrid@example.com",
+                email_verified_at=now,
+                password_hash=hash_password(password),
+                password_changed_at=now,
+            )
+        )
+        db.session.commit()
+    return password
+
+
+def test_change_password_in_a_modal_dialog(page, live_server, app):
+    password = _account(app)
+    page.goto(live_server + "/cuenta/entrar")
+    page.get_by_label("RFC o correo electrónico").fill("XOJI740919U48")
+    page.get_by_label("Contraseña", exact=True).fill(password)
+    page.get_by_role("button", name="Entrar").click()
+    page.wait_for_url("**/cuenta/")
+    opener = page.get_by_role("link", name="Cambiar contraseña")
+    opener.click()
+    dialog = page.get_by_role("dialog", name="Cambiar contraseña")
+    expect(dialog).to_be_visible()
+    assert page.url.endswith("/cuenta/")  # the page stayed; the form is in the dialog
+    expect(page.get_by_label("Contraseña actual")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+    opener.click()
+    page.get_by_label("Contraseña actual").fill("no es esta")
+    page.get_by_label("Contraseña", exact=True).fill("otra frase bastante larga")
+    page.get_by_label("Confirmar contraseña").fill("otra frase bastante larga")
+    dialog.get_by_role("button", name="Guardar").click()
+    expect(dialog.get_by_text("La contraseña actual no es correcta.")).to_be_visible()
+    page.get_by_label("Contraseña actual").fill(password)
+    page.get_by_label("Contraseña", exact=True).fill("otra frase bastante larga")
+    page.get_by_label("Confirmar contraseña").fill("otra frase bastante larga")
+    dialog.get_by_role("button", name="Guardar").click()
+    page.wait_for_url("**/cuenta/?cambiada=1")
+    expect(page.get_by_text("Su contraseña cambió.")).to_be_visible()
+    assert page.errors == []
+
+
+def test_change_password_page_without_javascript(browser, live_server, app):
+    password = _account(app)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live_server + "/cuenta/entrar")
+    page.get_by_label("RFC o correo electrónico").fill("ingrid@example.com")
+    page.get_by_label("Contraseña", exact=True).fill(password)
+    page.get_by_role("button", name="Entrar").click()
+    page.get_by_role("link", name="Cambiar contraseña").click()
+    page.wait_for_url("**/cuenta/contrasena")
+    page.get_by_label("Contraseña actual").fill(password)
+    page.get_by_label("Contraseña", exact=True).fill("otra frase bastante larga")
+    page.get_by_label("Confirmar contraseña").fill("otra frase bastante larga")
+    page.get_by_role("button", name="Guardar").click()
+    assert "Su contraseña cambió." in page.content()
+    context.close()

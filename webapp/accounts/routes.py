@@ -447,12 +447,23 @@ def change_password():
             audit.record("password_changed", account)
             sign_in(account)  # this session goes on with the new version; the others end
             db.session.commit()
-            return redirect(url_for(".home", cambiada=1), 303)
+            done = url_for(".home", cambiada=1)
+            if is_htmx():  # from the dialog: the whole page goes on to the account
+                return "", 204, {"HX-Redirect": done}
+            return redirect(done, 303)
     status = 422 if form.current.errors or form.password.errors else 200
     forced = must_change(account, policy, _now())
-    return render_template(
-        "accounts/change_password.html", form=form, policy=policy, forced=forced
-    ), status
+    if is_htmx():  # the dialog's fragment answers with its errors; 4xx is for full pages
+        status = 200
+    return render(
+        "accounts/change_password.html",
+        "dialog",
+        status=status,
+        form=form,
+        policy=policy,
+        forced=forced,
+        in_dialog=is_htmx(),
+    )
 
 
 @bp.before_app_request
