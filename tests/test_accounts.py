@@ -46,11 +46,19 @@ def register(client, rfc=RFC, email=EMAIL, confirm=None):
     )
 
 
+QUESTION = {"q-question": "mascota", "q-answer": "Firulais"}  # seed preset only
+
+
 def complete(app, client, preset, email=EMAIL):
     register(client, email=email)
     link = link_in(mails(app)[-1][2])
     r = client.post(
-        link, data={"password": GOOD_PASSWORD[preset], "password_confirm": GOOD_PASSWORD[preset]}
+        link,
+        data={
+            "password": GOOD_PASSWORD[preset],
+            "password_confirm": GOOD_PASSWORD[preset],
+            **(QUESTION if preset == "seed" else {}),
+        },
     )
     assert r.status_code == 303 and r.headers["Location"].endswith("/cuenta/")
     return link
@@ -67,7 +75,12 @@ def test_register_verify_choose_password_signed_in(app, client, preset):
     form = client.get(link)
     assert form.status_code == 200 and "Elija su contraseña" in form.get_data(as_text=True)
     r = client.post(
-        link, data={"password": GOOD_PASSWORD[preset], "password_confirm": GOOD_PASSWORD[preset]}
+        link,
+        data={
+            "password": GOOD_PASSWORD[preset],
+            "password_confirm": GOOD_PASSWORD[preset],
+            **(QUESTION if preset == "seed" else {}),
+        },
     )
     assert r.status_code == 303
     home = client.get("/cuenta/").get_data(as_text=True)
@@ -172,11 +185,17 @@ def sign_in(client, identifier, password, app=None):
     )
 
 
-def recover(client, rfc, email):
+def recover(client, rfc, email, answer="fírulais!"):
+    """¿Olvidó su contraseña? as a person does it; in the seed preset the secret question
+    comes next (answered with different case and accents: they do not count)."""
     page = client.get("/cuenta/recuperar").get_data(as_text=True)
     extra = solved_captcha(client.application, page)
     assert extra, "the recovery form always has a captcha"
-    return client.post("/cuenta/recuperar", data={"rfc": rfc, "email": email, **extra})
+    r = client.post("/cuenta/recuperar", data={"rfc": rfc, "email": email, **extra})
+    step = re.search(r'name="step" type="hidden" value="([^"]+)"', r.get_data(as_text=True))
+    if step is None:
+        return r
+    return client.post("/cuenta/recuperar/pregunta", data={"step": step.group(1), "answer": answer})
 
 
 def test_sign_in_with_rfc_or_email(app, client, preset):
@@ -420,3 +439,50 @@ def test_change_password_dialog_fragment(app, client, preset):
         data={"current": GOOD_PASSWORD[preset], "password": new, "password_confirm": new},
     )
     assert done.status_code == 204 and done.headers["HX-Redirect"] == "/cuenta/?cambiada=1"
+
+
+@pytest.mark.parametrize("preset", ["seed"])
+def test_secret_question_in_recovery(app, client, preset):
+    complete(app, client, preset)
+    browser = app.test_client()
+    page = browser.get("/cuenta/recuperar").get_data(as_text=True)
+    r = browser.post(
+        "/cuenta/recuperar", data={"rfc": RFC, "email": EMAIL, **solved_captcha(app, page)}
+    )
+    assert "¿Cómo se llamaba su primera mascota?" in r.get_data(as_text=True)
+    # Data of no account get a question too (always the same one): nothing is revealed.
+    stranger = app.test_client()
+    decoys = set()
+    for _ in range(2):
+        page = stranger.get("/cuenta/recuperar").get_data(as_text=True)
+        r = stranger.post(
+            "/cuenta/recuperar",
+            data={"rfc": "CACX7605101P8", "email": "x@example.com", **solved_captcha(app, page)},
+        )
+        decoys.add(re.search(r"<p><strong>(¿[^<]+)</strong></p>", r.get_data(as_text=True))[1])
+    assert len(decoys) == 1
+    # Wrong answers count as failures: the third locks the account (seed preset).
+    sent = len(mails(app))
+    for _ in range(3):
+        assert recover(app.test_client(), RFC, EMAIL, answer="Rex").status_code == 200
+    assert sign_in(app.test_client(), RFC, GOOD_PASSWORD[preset]).status_code == 423
+    assert len(mails(app)) == sent + 1 and "bloqueamos" in mails(app)[-1][1]
+    # The right answer sends the temporary password, which gets the owner out.
+    recover(app.test_client(), RFC, EMAIL)
+    assert "contraseña temporal" in mails(app)[-1][1]
+
+
+@pytest.mark.parametrize("preset", ["seed"])
+def test_forgotten_secret_question_by_emailed_link(app, client, preset):
+    complete(app, client, preset)
+    browser = app.test_client()
+    page = browser.get("/cuenta/pregunta/olvide").get_data(as_text=True)
+    browser.post(
+        "/cuenta/pregunta/olvide", data={"rfc": RFC, "email": EMAIL, **solved_captcha(app, page)}
+    )
+    link = re.search(r"http://localhost(/cuenta/pregunta/\S+)", mails(app)[-1][2]).group(1)
+    r = browser.post(link, data={"question": "escuela", "answer": "Benito Juárez"})
+    assert r.status_code == 200 and "Pregunta secreta guardada" in r.get_data(as_text=True)
+    assert browser.get(link).status_code == 410  # the link died with the change
+    recover(app.test_client(), RFC, EMAIL, answer="benito juarez")
+    assert "contraseña temporal" in mails(app)[-1][1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import ValidationError
 
 from webapp.fiscal.rfc import check_rfc
@@ -123,3 +123,39 @@ class ForgotUserForm(FlaskForm):
 
     def validate_email(self, field) -> None:
         RegisterForm.validate_email(self, field)
+
+
+class SecretQuestionForm(FlaskForm):
+    """Choose a secret question and its answer (seed preset)."""
+
+    question = SelectField(_l("Pregunta secreta"), choices=[], validate_choice=False)
+    answer = StringField(
+        _l("Respuesta"), filters=[_strip], render_kw={"autocomplete": "off", "maxlength": 100}
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from webapp.accounts.questions import QUESTIONS
+
+        self.question.choices = [("", _l("Elija…"))] + list(QUESTIONS.items())
+
+    def validate_question(self, field) -> None:
+        from webapp.accounts.questions import QUESTIONS
+
+        if field.data not in QUESTIONS:
+            raise ValidationError(_l("Elija una pregunta de la lista."))
+
+    def validate_answer(self, field) -> None:
+        from webapp.accounts.questions import normalize_answer
+
+        if len(normalize_answer(field.data or "")) < 2:
+            raise ValidationError(_l("Escriba una respuesta que pueda recordar."))
+
+
+class AnswerForm(FlaskForm):
+    """Answer the secret question during recovery (seed preset)."""
+
+    step = HiddenField()
+    answer = StringField(
+        _l("Respuesta"), filters=[_strip], render_kw={"autocomplete": "off", "maxlength": 100}
+    )

@@ -9,13 +9,15 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
-from webapp.accounts import audit, bp, passwords, tokens
+from webapp.accounts import audit, bp, passwords, questions, tokens
 from webapp.accounts.forms import (
+    AnswerForm,
     ChangePasswordForm,
     ForgotUserForm,
     PasswordForm,
     RecoverForm,
     RegisterForm,
+    SecretQuestionForm,
     SignInForm,
 )
 from webapp.accounts.messages import password_messages
@@ -135,32 +137,44 @@ def _account_from_token(purpose: str, token: str, max_age: int) -> Account | Non
 
 @bp.route("/verificar/<token>", methods=["GET", "POST"])
 def verify(token: str):
-    """The emailed link: choose a password and the registration is complete."""
+    """The emailed link: choose a password (and, in the seed preset, a secret question) and
+    the registration is complete."""
     policy = _policy()
     account = _account_from_token("verify", token, policy.verification_link_hours * 3600)
     if account is None or account.verified:
         return render_template("accounts/link_invalid.html"), 410
     form = PasswordForm()
+    qform = SecretQuestionForm(prefix="q") if policy.secret_question else None
     if form.validate_on_submit():
+        question_ok = qform is None or qform.validate()
         problems = passwords.check_password(
             form.password.data or "",
             form.password_confirm.data or "",
             policy,
             (account.rfc, account.email),
         )
-        if not problems:
+        if not problems and question_ok:
             now = _now()
             account.password_hash = passwords.hash_password(form.password.data)
             account.password_changed_at = now
             account.email_verified_at = now
             account.failed_logins = 0
+            if qform is not None:
+                _set_question(account, qform)
             audit.record("verified", account)
             return _signed_in(account)
         form.password.errors = password_messages(problems, policy)
-    status = 422 if form.errors or form.password.errors else 200
+    status = 422 if form.errors or form.password.errors or (qform and qform.errors) else 200
     return render_template(
-        "accounts/choose_password.html", form=form, account=account, policy=policy
+        "accounts/choose_password.html", form=form, qform=qform, account=account, policy=policy
     ), status
+
+
+def _set_question(account: Account, qform: SecretQuestionForm) -> None:
+    account.secret_question = qform.question.data
+    account.secret_answer_hash = passwords.hash_password(
+        questions.normalize_answer(qform.answer.data)
+    )
 
 
 def _find_for_sign_in(identifier: str) -> Account | None:
@@ -358,33 +372,11 @@ def recover():
         account = db.session.scalar(
             select(Account).where(Account.email == form.email.data, Account.rfc == form.rfc.data)
         )
-        now = _now()
         policy = _policy()
-        wait = timedelta(minutes=policy.resend_verification_minutes)
-        recent = (
-            account
-            and account.last_recovery_sent_at
-            and (now - account.last_recovery_sent_at < wait)
-        )
-        if account is not None and account.verified and not recent:
-            account.last_recovery_sent_at = now
-            if policy.recovery == "temporary_password":
-                audit.record("temporary_password", account)
-                temporary = passwords.temporary_password(policy)
-                _set_password(account, temporary, temporary=True)
-                _send(
-                    account,
-                    "temporary_password",
-                    password=temporary,
-                    hours=TEMPORARY_PASSWORD_HOURS,
-                    signin=url_for(".sign_in"),
-                )
-            else:
-                audit.record("reset_requested", account)
-                token = tokens.make_token(current_app.config["SECRET_KEY"], "reset", account)
-                link = current_app.config["BASE_URL"].rstrip("/") + url_for(".reset", token=token)
-                _send(account, "reset", link=link, minutes=policy.reset_link_minutes)
-            db.session.commit()
+        if policy.secret_question:
+            return _question_step(form.rfc.data, form.email.data, account)
+        if account is not None and account.verified:
+            _send_recovery(account, policy, _now())
         return render_template("accounts/recover_sent.html")
     status = 422 if request.method == "POST" else 200
     token = captcha.issue()[0] if captcha.enabled() else None
@@ -518,3 +510,147 @@ def forgot_user():
         captcha_errors=captcha_errors,
         support=current_app.config["SUPPORT_CONTACT"],
     ), status
+
+
+def _send_recovery(account: Account, policy, now: datetime) -> None:
+    """The recovery email of the preset: a reset link, or a temporary password; at most one
+    per SECURITY_RESEND_VERIFICATION_MINUTES."""
+    wait = timedelta(minutes=policy.resend_verification_minutes)
+    if account.last_recovery_sent_at and now - account.last_recovery_sent_at < wait:
+        return
+    account.last_recovery_sent_at = now
+    if policy.recovery == "temporary_password":
+        audit.record("temporary_password", account)
+        temporary = passwords.temporary_password(policy)
+        _set_password(account, temporary, temporary=True)
+        _send(
+            account,
+            "temporary_password",
+            password=temporary,
+            hours=TEMPORARY_PASSWORD_HOURS,
+            signin=url_for(".sign_in"),
+        )
+    else:
+        audit.record("reset_requested", account)
+        token = tokens.make_token(current_app.config["SECRET_KEY"], "reset", account)
+        link = current_app.config["BASE_URL"].rstrip("/") + url_for(".reset", token=token)
+        _send(account, "reset", link=link, minutes=policy.reset_link_minutes)
+    db.session.commit()
+
+
+def _question_step(rfc: str, email: str, account: Account | None):
+    """Seed 004: the secret question comes next. Data that match no account get a decoy
+    question (always the same for the same data), so this step reveals nothing."""
+    secret = current_app.config["SECRET_KEY"]
+    key = (
+        account.secret_question
+        if account is not None and account.secret_question
+        else questions.decoy_question(secret, rfc, email)
+    )
+    form = AnswerForm(step=tokens.sign_data(secret, "recover-step", {"r": rfc, "e": email}))
+    return render_template(
+        "accounts/recover_question.html", form=form, question=questions.QUESTIONS[key]
+    )
+
+
+@bp.post("/recuperar/pregunta")
+@limiter.limit(_limit("RATELIMIT_EMAIL_IP"))
+def recover_answer():
+    """The answer to the secret question: right → the recovery email (to the registered
+    address only; it also lifts a lock); wrong → a failure that counts toward the lock. The
+    page is the same either way."""
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        abort(400)
+    data = tokens.read_data(
+        current_app.config["SECRET_KEY"], "recover-step", form.step.data or "", 600
+    )
+    if data is None:
+        return redirect(url_for(".recover"), 303)
+    account = db.session.scalar(
+        select(Account).where(Account.email == data.get("e"), Account.rfc == data.get("r"))
+    )
+    policy, now = _policy(), _now()
+    if account is not None and account.verified:
+        right = (
+            account.secret_answer_hash is None
+            or passwords.verify_password(
+                account.secret_answer_hash, questions.normalize_answer(form.answer.data or "")
+            )[0]
+        )
+        if right:
+            _send_recovery(account, policy, now)
+        else:
+            audit.record("signin_failed", account)
+            _count_failure(account, policy, now)
+            db.session.commit()
+    return render_template("accounts/recover_sent.html")
+
+
+@bp.route("/pregunta/olvide", methods=["GET", "POST"])
+@limiter.limit(_limit("RATELIMIT_EMAIL_IP"), methods=["POST"])
+def forgot_question():
+    """Olvidé mi pregunta secreta: an emailed link to choose a new one."""
+    form = RecoverForm()
+    captcha_errors = []
+    if form.validate_on_submit():
+        if not captcha.verify(
+            request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
+        ):
+            captcha_errors = [_captcha_message()]
+        else:
+            account = db.session.scalar(
+                select(Account).where(
+                    Account.email == form.email.data, Account.rfc == form.rfc.data
+                )
+            )
+            if account is not None and account.verified:
+                token = tokens.make_token(current_app.config["SECRET_KEY"], "question", account)
+                link = current_app.config["BASE_URL"].rstrip("/") + url_for(
+                    ".new_question", token=token
+                )
+                _send(account, "question", link=link, minutes=_policy().reset_link_minutes)
+                db.session.commit()
+            return render_template("accounts/recover_sent.html")
+    token = captcha.issue()[0] if captcha.enabled() else None
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "accounts/forgot_question.html",
+        form=form,
+        captcha_token=token,
+        captcha_errors=captcha_errors,
+    ), status
+
+
+@bp.route("/pregunta/<token>", methods=["GET", "POST"])
+def new_question(token: str):
+    """The emailed link: a new secret question; the link dies once it is set."""
+    account = _account_from_token("question", token, _policy().reset_link_minutes * 60)
+    if account is None or not account.verified:
+        return render_template("accounts/link_invalid.html"), 410
+    qform = SecretQuestionForm()
+    if qform.validate_on_submit():
+        _set_question(account, qform)
+        db.session.commit()
+        return render_template("accounts/question_saved.html")
+    status = 422 if qform.errors else 200
+    return render_template("accounts/question.html", qform=qform), status
+
+
+@bp.route("/pregunta", methods=["GET", "POST"])
+@login_required
+def question():
+    """Set or change the secret question from the profile (current password required)."""
+    account = current_user.account
+    qform = SecretQuestionForm()
+    if qform.validate_on_submit():
+        ok, _rehash = passwords.verify_password(
+            account.password_hash, request.form.get("current", "")
+        )
+        if ok:
+            _set_question(account, qform)
+            db.session.commit()
+            return redirect(url_for(".home"), 303)
+        qform.answer.errors = [_("La contraseña actual no es correcta.")]
+    status = 422 if qform.errors or qform.answer.errors else 200
+    return render_template("accounts/question.html", qform=qform, ask_password=True), status

@@ -13,7 +13,12 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from webapp.models import Account
 
-PURPOSES = {"verify": "autofactura-verify-email", "reset": "autofactura-reset-password"}
+PURPOSES = {
+    "verify": "autofactura-verify-email",
+    "reset": "autofactura-reset-password",
+    "question": "autofactura-secret-question",
+    "recover-step": "autofactura-recovery-step",
+}
 
 
 def fingerprint(account: Account) -> str:
@@ -23,6 +28,7 @@ def fingerprint(account: Account) -> str:
             account.password_hash or "",
             account.email_verified_at.isoformat() if account.email_verified_at else "",
             str(account.session_version),
+            account.secret_answer_hash or "",
         ]
     )
     return hashlib.sha256(state.encode()).hexdigest()[:24]
@@ -44,3 +50,16 @@ def read_token(secret: str, purpose: str, token: str, max_age: int) -> tuple[int
     if not isinstance(data, dict) or not isinstance(data.get("a"), int):
         return None
     return data["a"], str(data.get("f"))
+
+
+def sign_data(secret: str, purpose: str, data: dict) -> str:
+    """A signed token of plain data (no account state), e.g. a step of a form."""
+    return URLSafeTimedSerializer(secret, salt=PURPOSES[purpose]).dumps(data)
+
+
+def read_data(secret: str, purpose: str, token: str, max_age: int) -> dict | None:
+    try:
+        data = URLSafeTimedSerializer(secret, salt=PURPOSES[purpose]).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    return data if isinstance(data, dict) else None

@@ -30,6 +30,9 @@ class Account(Base):
     last_verification_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_recovery_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Seed preset: a secret question with its answer normalised and hashed (argon2id).
+    secret_question: Mapped[str | None] = mapped_column(String(120))
+    secret_answer_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
