@@ -332,3 +332,23 @@ def test_choosing_a_regimen_refreshes_the_usos(client, demo):
     uso = body[body.index('id="campo-uso_cfdi"') :]
     assert 'hx-swap-oob="true"' in uso
     assert set(re.findall(r'<option value="(\w+)"', uso)) == {"G02", "S01", "CP01"}
+
+
+def test_an_old_key_with_another_ticket_is_a_new_invoice(app, client, demo):
+    first, second = demo["fresh"][:2]
+    key = start(client, first["branch_id"])
+    a = client.post("/facturar/demo/ticket", data=ticket_data(first, key)).headers["Location"]
+    # The back button brings the old form (and its key) back; another ticket is typed.
+    b = client.post("/facturar/demo/ticket", data=ticket_data(second, key))
+    assert b.status_code == 303 and b.headers["Location"] != a
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Invoice)) == 2
+
+
+def test_nul_anywhere_is_a_400(client, demo):
+    assert client.get("/facturar/demo%00/").status_code == 400
+    assert client.get("/?q=%00").status_code == 400
+    assert (
+        client.post("/cuenta/entrar", data={"identifier": "a\x00", "password": "x"}).status_code
+        == 400
+    )

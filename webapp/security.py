@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 
 CSP = "; ".join(
     [
@@ -30,7 +30,18 @@ def _headers(response: Response) -> Response:
     return response
 
 
+def _refuse_nul() -> None:
+    """NUL is never valid input (and PostgreSQL text cannot hold it): a 400, not a 500."""
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        abort(400)
+    if request.method == "POST" and any(
+        "\x00" in value for values in request.form.listvalues() for value in values
+    ):
+        abort(400)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))

@@ -18,6 +18,7 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from webapp.extensions import db
+from webapp.fiscal.ticket_input import normalize_number
 from webapp.htmx import is_htmx, render
 from webapp.invoicing import bp, flow, services
 from webapp.invoicing.forms import (
@@ -168,6 +169,10 @@ def ticket(slug: str):
         )
     action = request.form.get("action", "generate")
     done = issue.by_key(db.session, form.key.data or "")
+    if done is not None and not _same_request(done, state, form):
+        # A key from an earlier form (the back button, a kiosk's next customer) that made
+        # another invoice: this is a new request, with a new key.
+        form.key.data, done = flow.new_key(), None
     if action == "generate" and done is not None:
         # A double submit or another tab of the same form (the key is the form's secret):
         # the same answer as the first request.
@@ -200,6 +205,14 @@ def ticket(slug: str):
             form.ticket_number.errors = [NO_TICKETS]
         return _ticket_page(issuer, state, branch, added, form, 422, resend=_resend_offer(outcome))
     return _generate(issuer, state, branch, form, outcome, ticket_ids, added)
+
+
+def _same_request(invoice: Invoice, state: dict, form: TicketForm) -> bool:
+    """Whether `invoice` is what this form asks for: same RFC, same tickets."""
+    held = {t.ticket_number for t in invoice.tickets}
+    typed = normalize_number(form.ticket_number.data or "")
+    added = {t.ticket_number for t in (db.session.get(Ticket, i) for i in state["tickets"]) if t}
+    return invoice.receptor_rfc == state["rfc"] and held == added | ({typed} if typed else set())
 
 
 def _resend_offer(outcome) -> Ticket | None:
