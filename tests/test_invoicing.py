@@ -352,3 +352,26 @@ def test_nul_anywhere_is_a_400(client, demo):
         client.post("/cuenta/entrar", data={"identifier": "a\x00", "password": "x"}).status_code
         == 400
     )
+
+
+def test_a_signed_in_customer_gets_their_data_filled_in(app, client, demo):
+    from tests.test_browser import _account
+
+    password = _account(app)  # XOJI740919U48, ingrid@example.com
+    first, second = demo["fresh"][:2]
+    r = client.post("/cuenta/entrar", data={"identifier": RFC, "password": password})
+    assert r.status_code == 303
+    key = start(client, first["branch_id"])
+    page = client.get("/facturar/demo/ticket").get_data(as_text=True)
+    assert 'value="ingrid@example.com"' in page  # the account's email to begin with
+    assert client.post("/facturar/demo/ticket", data=ticket_data(first, key)).status_code == 303
+    start(client, second["branch_id"])
+    page = client.get("/facturar/demo/ticket").get_data(as_text=True)
+    assert 'value="INGRID XODAR JIMENEZ"' in page and 'value="76028"' in page
+    assert re.search(r'<option selected value="612">', page)
+    # Another RFC typed by the same person, or anyone not signed in: nothing is filled in.
+    other = app.test_client()
+    start(other, second["branch_id"])
+    assert "INGRID" not in other.get("/facturar/demo/ticket").get_data(as_text=True)
+    start(client, second["branch_id"], rfc="CACX7605101P8")
+    assert "INGRID" not in client.get("/facturar/demo/ticket").get_data(as_text=True)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.fiscal.ticket_input import normalize_number
 from webapp.htmx import is_htmx, render
-from webapp.invoicing import bp, flow, services
+from webapp.invoicing import bp, flow, profile, services
 from webapp.invoicing.forms import (
     RECEPTOR_FIELDS,
     TICKET_FIELDS,
@@ -164,6 +164,8 @@ def ticket(slug: str):
     if request.method == "GET" or not form.validate_on_submit():
         if request.method == "GET":
             form.key.data = flow.new_key()
+            profile.fill(form, state["rfc"])
+            form.fill_choices(issuer, state["rfc"])  # the usos of the saved régimen
         return _ticket_page(
             issuer, state, branch, added, form, 400 if request.method == "POST" else 200
         )
@@ -241,6 +243,8 @@ def _generate(issuer, state, branch, form, outcome, ticket_ids, added):
         ]
         return _ticket_page(issuer, state, branch, added, form, 409)
     flow.remember_invoice(invoice.public_id)
+    profile.remember(outcome.receptor, outcome.email)
+    db.session.commit()
     return _stamp_and_show(issuer, invoice)
 
 

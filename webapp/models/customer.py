@@ -11,9 +11,14 @@ from webapp.models.base import Base, UTCDateTime, utcnow
 
 
 class CustomerProfile(Base):
+    """The fiscal data an account invoices with (one per account, for the account's RFC)."""
+
     __tablename__ = "customer_profile"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), unique=True
+    )
     rfc: Mapped[str] = mapped_column(String(13), index=True)
     name: Mapped[str] = mapped_column(String(254))
     cp: Mapped[str] = mapped_column(String(5))
