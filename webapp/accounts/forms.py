@@ -16,7 +16,9 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class RegisterForm(FlaskForm):
+class RfcEmailForm(FlaskForm):
+    """RFC and email, checked as everywhere in the portal."""
+
     rfc = StringField(
         _l("RFC"),
         filters=[_strip],
@@ -29,11 +31,6 @@ class RegisterForm(FlaskForm):
     )
     email = EmailField(
         _l("Correo electrónico"),
-        filters=[_strip],
-        render_kw={"autocomplete": "email", "maxlength": 254},
-    )
-    email_confirm = EmailField(
-        _l("Confirmar correo electrónico"),
         filters=[_strip],
         render_kw={"autocomplete": "email", "maxlength": 254},
     )
@@ -51,6 +48,14 @@ class RegisterForm(FlaskForm):
             field.data = validate_address(field.data).lower()
         except ValueError:
             raise ValidationError(BAD_EMAIL) from None
+
+
+class RegisterForm(RfcEmailForm):
+    email_confirm = EmailField(
+        _l("Confirmar correo electrónico"),
+        filters=[_strip],
+        render_kw={"autocomplete": "email", "maxlength": 254},
+    )
 
     def validate_email_confirm(self, field) -> None:
         if not field.data:
@@ -84,28 +89,8 @@ class SignInForm(FlaskForm):
     )
 
 
-class RecoverForm(FlaskForm):
-    rfc = StringField(
-        _l("RFC"),
-        filters=[_strip],
-        render_kw={
-            "autocapitalize": "characters",
-            "maxlength": 20,
-            "autocomplete": "off",
-            "spellcheck": "false",
-        },
-    )
-    email = EmailField(
-        _l("Correo electrónico registrado"),
-        filters=[_strip],
-        render_kw={"autocomplete": "email", "maxlength": 254},
-    )
-
-    def validate_rfc(self, field) -> None:
-        RegisterForm.validate_rfc(self, field)
-
-    def validate_email(self, field) -> None:
-        RegisterForm.validate_email(self, field)
+class RecoverForm(RfcEmailForm):
+    """RFC + the registered email (password recovery, forgotten secret question)."""
 
 
 class ChangePasswordForm(PasswordForm):
@@ -115,14 +100,8 @@ class ChangePasswordForm(PasswordForm):
 
 
 class ForgotUserForm(FlaskForm):
-    email = EmailField(
-        _l("Correo electrónico registrado"),
-        filters=[_strip],
-        render_kw={"autocomplete": "email", "maxlength": 254},
-    )
-
-    def validate_email(self, field) -> None:
-        RegisterForm.validate_email(self, field)
+    email = RfcEmailForm.email
+    validate_email = RfcEmailForm.validate_email
 
 
 class SecretQuestionForm(FlaskForm):
