@@ -343,9 +343,9 @@ def bare_call(transport) -> Callable[[], None]:
 
 def breakdown(app: Flask, ticket_id_source: list[dict]) -> dict[str, float]:
     """Median ms of each step of stamping one ticket's invoice, outside the web layer."""
-    # From the modules: once webapp.cfdi.build is imported, `from webapp.cfdi import build`
+    # From the modules: once webapp.cfdi.builder is imported, `from webapp.cfdi import build`
     # gives the submodule, not the function.
-    from webapp.cfdi.build import build, sign
+    from webapp.cfdi.builder import build, sign
     from webapp.cfdi.draft import Draft
     from webapp.cfdi.pdf import render_pdf
     from webapp.cfdi.xsd import validate

@@ -29,7 +29,7 @@ from webapp.cfdi import (
     totals,
     validate,
 )
-from webapp.cfdi.build import BuildError
+from webapp.cfdi.builder import BuildError
 from webapp.cfdi.catalogs import postal_code_exists
 from webapp.cfdi.xsd import schema
 from webapp.demo.data import generate_tickets

@@ -32,7 +32,11 @@ def _headers(response: Response) -> Response:
 
 def _refuse_nul() -> None:
     """NUL is never valid input (and PostgreSQL text cannot hold it): a 400, not a 500."""
-    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+    if (
+        "\x00" in request.path
+        or any("\x00" in v for v in request.args.values())
+        or any("\x00" in v for v in request.headers.values())
+    ):
         abort(400)
     if request.method == "POST" and any(
         "\x00" in value for values in request.form.listvalues() for value in values

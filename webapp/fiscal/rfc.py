@@ -61,7 +61,8 @@ def normalize_rfc(value: str | None) -> str:
     """
     if not value:
         return ""
-    value = unicodedata.normalize("NFC", value)
+    # NFKC: full-width letters and digits (phone keyboards) become the ASCII SAT writes.
+    value = unicodedata.normalize("NFKC", value)
     return _SEPARATORS.sub("", value).upper()
 
 

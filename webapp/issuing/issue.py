@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.cfdi.amounts import totals
-from webapp.cfdi.build import build, sign
+from webapp.cfdi.builder import build, sign
 from webapp.cfdi.draft import Draft, Line
 from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.xsd import validate

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
@@ -82,7 +83,7 @@ def queue_mail(
     if html is not None and not isinstance(html, str):
         raise ValueError("HTML body must be a string")
     message = MailMessage(
-        message_id=make_msgid(domain=message_domain()),
+        message_id=f"<{secrets.token_hex(16)}@{message_domain()}>",  # random from the OS
         to_addrs=", ".join(addresses),
         subject=_header_text(subject, "subject", SUBJECT_MAX),
         body_text=text,
