@@ -149,7 +149,8 @@ def test_password_rules_per_preset(app, client, preset, password, messages):
 def test_altered_expired_and_wrong_purpose_links_are_refused(app, client, preset, monkeypatch):
     register(client)
     link = link_in(mails(app)[-1][2])
-    assert client.get(link[:-3] + "abc").status_code == 410
+    altered = link[:-3] + ("xyz" if link[-3:-1] == "ab" else "abc")
+    assert client.get(altered).status_code == 410
     with app.app_context():
         account = db.session.scalars(select(Account)).one()
         from webapp.accounts.tokens import make_token
