@@ -187,6 +187,13 @@ def _find_for_sign_in(identifier: str) -> Account | None:
     return found[0] if len(found) == 1 else None
 
 
+def _captcha_solved() -> bool:
+    """The form's captcha answered right (each token is good for one try)."""
+    return captcha.verify(
+        request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
+    )
+
+
 def _captcha_message():
     return _("Escriba los números de la imagen o del audio tal como aparecen.")
 
@@ -205,9 +212,7 @@ def sign_in_page():
     failures = session.get("signin_failures", 0)
     shown = bool(threshold) and failures >= threshold
     if form.validate_on_submit():
-        solved = shown and captcha.verify(
-            request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
-        )
+        solved = shown and _captcha_solved()
         account = _find_for_sign_in(form.identifier.data or "")
         now = _now()
         if account is not None and account.locked_until and account.locked_until > now:
@@ -364,9 +369,7 @@ def recover():
     goes only to the registered address."""
     form = RecoverForm()
     captcha_errors = []
-    if form.validate_on_submit() and not captcha.verify(
-        request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
-    ):
+    if form.validate_on_submit() and not _captcha_solved():
         captcha_errors = [_captcha_message()]
     elif form.validate_on_submit():
         account = db.session.scalar(
@@ -381,7 +384,15 @@ def recover():
     status = 422 if request.method == "POST" else 200
     token = captcha.issue()[0] if captcha.enabled() else None
     return render_template(
-        "accounts/recover.html", form=form, captcha_token=token, captcha_errors=captcha_errors
+        "accounts/rfc_email_request.html",
+        form=form,
+        captcha_token=token,
+        captcha_errors=captcha_errors,
+        title=_("¿Olvidó su contraseña?"),
+        intro=_(
+            "Escriba su RFC y el correo electrónico con que se registró. Le enviaremos a ese "
+            "correo cómo entrar de nuevo."
+        ),
     ), status
 
 
@@ -481,9 +492,7 @@ def forgot_user():
     captcha_errors = []
     sent = False
     if form.validate_on_submit():
-        if not captcha.verify(
-            request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
-        ):
+        if not _captcha_solved():
             captcha_errors = [_captcha_message()]
         else:
             account = db.session.scalar(select(Account).where(Account.email == form.email.data))
@@ -594,9 +603,7 @@ def forgot_question():
     form = RecoverForm()
     captcha_errors = []
     if form.validate_on_submit():
-        if not captcha.verify(
-            request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
-        ):
+        if not _captcha_solved():
             captcha_errors = [_captcha_message()]
         else:
             account = db.session.scalar(
@@ -615,7 +622,12 @@ def forgot_question():
     token = captcha.issue()[0] if captcha.enabled() else None
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "accounts/forgot_question.html",
+        "accounts/rfc_email_request.html",
+        title=_("Olvidé mi pregunta secreta"),
+        intro=_(
+            "Escriba su RFC y el correo con que se registró. Le enviaremos un enlace para elegir "
+            "una nueva pregunta secreta; el enlace deja de servir en cuanto la cambie."
+        ),
         form=form,
         captcha_token=token,
         captcha_errors=captcha_errors,
