@@ -25,6 +25,7 @@ from webapp.accounts.session import sign_in
 from webapp.captcha import store as captcha
 from webapp.extensions import db, limiter
 from webapp.htmx import is_htmx, render
+from webapp.issuing import ownership
 from webapp.mail import queue_mail
 from webapp.models import Account
 
@@ -159,6 +160,7 @@ def verify(token: str):
             account.password_changed_at = now
             account.email_verified_at = now
             account.failed_logins = 0
+            ownership.claim_delivered(db.session, account)
             if qform is not None:
                 _set_question(account, qform)
             audit.record("verified", account)

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
@@ -233,6 +234,7 @@ def _generate(issuer, state, branch, form, outcome, ticket_ids, added):
         forma_pago=form.forma_pago.data,
         email=outcome.email,
         idempotency_key=form.key.data or flow.new_key(),
+        account_id=current_user.account.id if current_user.is_authenticated else None,
     )
     session = db.session
     try:

@@ -27,6 +27,7 @@ from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.xsd import validate
 from webapp.db import lock_for_write
 from webapp.fiscal.receptor import Receptor
+from webapp.issuing.ownership import owner_of
 from webapp.models import (
     Branch,
     Invoice,
@@ -64,6 +65,7 @@ class Request:
     forma_pago: str
     email: str | None
     idempotency_key: str
+    account_id: int | None = None  # the signed-in account asking, if any
 
 
 def by_key(session: Session, key: str) -> Invoice | None:
@@ -104,6 +106,9 @@ def reserve(session: Session, request: Request, now: datetime) -> Invoice:
         with session.no_autoflush:
             invoice = _recycled_or_new(session, issuer)
             _fill(invoice, request, branch, tickets, now)
+            invoice.account_id = owner_of(
+                session, request.receptor.rfc, request.email, request.account_id
+            )
         session.flush()
         session.execute(
             invoice_ticket.insert(),

@@ -5,7 +5,7 @@ from webapp.models.audit import AuditEvent
 from webapp.models.base import Base, utcnow
 from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
-from webapp.models.invoice import Invoice, InvoiceStatus, invoice_ticket
+from webapp.models.invoice import Invoice, InvoiceArchive, InvoiceStatus, invoice_ticket
 from webapp.models.issuer import Branch, Issuer
 from webapp.models.mail import MailAttachment, MailMessage, MailStatus
 from webapp.models.ticket import Ticket, TicketLine, TicketStatus
@@ -21,6 +21,7 @@ __all__ = [
     "CustomerProfile",
     "DeliveryEmail",
     "Invoice",
+    "InvoiceArchive",
     "InvoiceStatus",
     "Issuer",
     "MailAttachment",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -60,9 +61,24 @@ def _public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _panel_index(name: str, *columns: str) -> Index:
+    """An index of the customer's panel: the account, the filter, then (fecha, id), which
+    both databases walk backwards for newest first: a page is a short range scan."""
+    return Index(f"ix_invoice_panel_{name}", "account_id", *columns, "fecha", "id")
+
+
 class Invoice(Base):
     __tablename__ = "invoice"
-    __table_args__ = (UniqueConstraint("issuer_id", "serie", "folio"),)
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serie", "folio"),
+        _panel_index("fecha"),
+        _panel_index("issuer", "issuer_id"),
+        _panel_index("branch", "branch_id"),
+        _panel_index("state", "status", "archived"),
+        Index("ix_invoice_panel_total", "account_id", "total", "id"),
+        Index("ix_invoice_panel_uuid", "account_id", "uuid"),
+        Index("ix_invoice_panel_folio", "account_id", "folio"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Opaque identifier for URLs: never the sequential id.
@@ -93,6 +109,12 @@ class Invoice(Base):
     xml: Mapped[bytes | None] = mapped_column(LargeBinary)
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
     delivery_email: Mapped[str | None] = mapped_column(String(254))
+    # The account whose panel lists the invoice: the one that asked for it, or else the one
+    # whose verified address it was delivered to (an RFC alone proves nothing).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
+    # Past the retention window the files live in `invoice_archive` (never deleted).
+    archived: Mapped[bool] = mapped_column(default=False, server_default=false())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -102,3 +124,16 @@ class Invoice(Base):
     issuer: Mapped[Issuer] = relationship()
     branch: Mapped[Branch] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(secondary=invoice_ticket)
+
+
+class InvoiceArchive(Base):
+    """Archive storage: the files of an invoice past the retention window, compressed."""
+
+    __tablename__ = "invoice_archive"
+
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoice.id", ondelete="RESTRICT"), primary_key=True
+    )
+    xml_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_gz: Mapped[bytes | None] = mapped_column(LargeBinary)
+    archived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
