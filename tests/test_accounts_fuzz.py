@@ -1005,7 +1005,8 @@ def test_link_tokens(app, token):
         url = prefix + quote(token, safe="")
         for r in (client.get(url), client.post(url, data={"password": "x" * 20})):
             assert_answered(r)
-            assert r.status_code in (400, 404, 405, 410), (url[:80], r.status_code)
+            # 308: a token with "%2F" becomes a doubled slash, which Werkzeug merges.
+            assert r.status_code in (308, 400, 404, 405, 410), (url[:80], r.status_code)
 
 
 # --- Change password, signed in --------------------------------------------------------------

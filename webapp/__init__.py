@@ -46,11 +46,15 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.devmail import bp as devmail_bp
     from webapp.invoicing import bp as invoicing_bp
     from webapp.main import bp as main_bp
+    from webapp.panel import bp as panel_bp
+    from webapp.profile import bp as profile_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(captcha_bp)
     app.register_blueprint(devmail_bp)
     app.register_blueprint(invoicing_bp)
+    app.register_blueprint(panel_bp)
+    app.register_blueprint(profile_bp)
     register_commands(app)
     return app

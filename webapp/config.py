@@ -41,6 +41,9 @@ def check(settings: dict) -> None:
     if settings["PAC"] not in PACS:
         raise RuntimeError(f"PAC={settings['PAC']!r} is unknown; choose one of {', '.join(PACS)}")
     _check_pac(settings)
+    days = settings.get("RETENTION_DAYS", 90)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        raise RuntimeError(f"RETENTION_DAYS={days!r} must be a whole number of days, at least 1")
 
 
 def _check_pac(settings: dict) -> None:
@@ -97,6 +100,9 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "SUPPORT_CONTACT": os.environ.get("SUPPORT_CONTACT", "soporte@autofactura.invalid"),
         "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", "30")),
         "SESSION_MAX_HOURS": int(os.environ.get("SESSION_MAX_HOURS", "12")),
+        # Days an invoice's files stay at hand after stamping; then they move to the archive.
+        "RETENTION_DAYS": int(os.environ.get("RETENTION_DAYS", "90")),
+        "PANEL_ZIP_MAX": int(os.environ.get("PANEL_ZIP_MAX", "2000")),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,

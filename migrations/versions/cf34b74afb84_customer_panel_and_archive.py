@@ -34,11 +34,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('archived', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('archived_at', sa.DateTime(), nullable=True))
         batch_op.create_index('ix_invoice_panel_branch', ['account_id', 'branch_id', 'fecha', 'id'], unique=False)
-        batch_op.create_index('ix_invoice_panel_fecha', ['account_id', 'fecha', 'id'], unique=False)
+        batch_op.create_index('ix_invoice_panel_fecha', ['account_id', 'fecha', 'id', 'total', 'status', 'archived', 'issuer_id', 'branch_id'], unique=False)
         batch_op.create_index('ix_invoice_panel_folio', ['account_id', 'folio'], unique=False)
         batch_op.create_index('ix_invoice_panel_issuer', ['account_id', 'issuer_id', 'fecha', 'id'], unique=False)
         batch_op.create_index('ix_invoice_panel_state', ['account_id', 'status', 'archived', 'fecha', 'id'], unique=False)
-        batch_op.create_index('ix_invoice_panel_total', ['account_id', 'total', 'id'], unique=False)
+        batch_op.create_index('ix_invoice_panel_total', ['account_id', 'total', 'id', 'fecha', 'status', 'archived', 'issuer_id', 'branch_id'], unique=False)
         batch_op.create_index('ix_invoice_panel_uuid', ['account_id', 'uuid'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_invoice_account_id_account'), 'account', ['account_id'], ['id'], ondelete='SET NULL')
 

@@ -25,6 +25,7 @@ LABELS = {
     "temporary_password": _l("Contraseña temporal enviada"),
     "password_changed": _l("Contraseña cambiada"),
     "signed_out_everywhere": _l("Sesiones cerradas en todos los dispositivos"),
+    "email_changed": _l("Correo de la cuenta cambiado"),
 }
 
 

@@ -68,3 +68,40 @@ def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
             "sold_at": ticket.sold_at.astimezone(MEXICO_CITY).isoformat(),
         }
         click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@demo_cli.command("invoices")
+@click.option("--count", "-n", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--account",
+    "email",
+    help="Email of an existing verified account (default: the demo customer, created if needed).",
+)
+def invoices_command(count: int, email: str | None) -> None:
+    """Fill the panel: COUNT history invoices (no files) for one account, over three years."""
+    from webapp.demo import invoices
+    from webapp.models import Account, utcnow
+
+    now = utcnow()
+    if email:
+        account = db.session.scalar(select(Account).where(Account.email == email.lower()))
+        if account is None or not account.verified:
+            raise click.ClickException(f"No verified account with email {email}.")
+    else:
+        customer = invoices.demo_customer(db.session, now)
+        account = customer.account
+        db.session.commit()
+        if customer.created:
+            click.echo(
+                f"Created the demo customer: RFC {account.rfc}, email {account.email}, "
+                f"password {invoices.CUSTOMER_PASSWORD}"
+            )
+    made = invoices.load_invoices(
+        db.session,
+        account,
+        count,
+        now,
+        retention_days=current_app.config.get("RETENTION_DAYS", 90),
+        progress=lambda done: click.echo(f"  {done:,} / {count:,}", err=True),
+    )
+    click.echo(f"Added {made:,} invoices to the panel of {account.rfc} ({account.email}).")

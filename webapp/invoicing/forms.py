@@ -90,19 +90,26 @@ class TicketForm(FlaskForm):
             (code, f"{code} · {catalogs.FORMAS_PAGO.get(code, code)}")
             for code in issuer.formas_pago.split(",")
         ]
-        regimenes = matrix.regimenes_for(person_type(rfc))
-        self.regimen.choices = [("", _l("Elija…"))] + [
-            (code, f"{code} · {catalogs.REGIMENES.get(code, code)}") for code in regimenes
-        ]
-        chosen = self.regimen.data if self.regimen.data in regimenes else None
-        usos = (
-            matrix.usos_for(chosen)
-            if chosen
-            else sorted({u for r in regimenes for u in matrix.usos_for(r)})
-        )
-        self.uso_cfdi.choices = [("", _l("Elija…"))] + [
-            (code, f"{code} · {catalogs.USOS_CFDI.get(code, code)}") for code in usos
-        ]
+        fill_receptor_choices(self, rfc)
+
+
+def fill_receptor_choices(form: FlaskForm, rfc: str) -> None:
+    """On any form with `regimen` and `uso_cfdi` selects: the régimenes of the RFC's person
+    type, and the usos allowed for the chosen régimen (all of the person type's usos until one
+    is chosen)."""
+    regimenes = matrix.regimenes_for(person_type(rfc))
+    form.regimen.choices = [("", _l("Elija…"))] + [
+        (code, f"{code} · {catalogs.REGIMENES.get(code, code)}") for code in regimenes
+    ]
+    chosen = form.regimen.data if form.regimen.data in regimenes else None
+    usos = (
+        matrix.usos_for(chosen)
+        if chosen
+        else sorted({u for r in regimenes for u in matrix.usos_for(r)})
+    )
+    form.uso_cfdi.choices = [("", _l("Elija…"))] + [
+        (code, f"{code} · {catalogs.USOS_CFDI.get(code, code)}") for code in usos
+    ]
 
 
 def check_rfc_form(form: RfcForm) -> str | None:
@@ -175,8 +182,9 @@ def check_ticket_fields(
     return out
 
 
-def check_receptor_fields(form: TicketForm, rfc: str, issuer: Issuer, out: TicketOutcome):
-    """Receptor data and forma de pago, with the fiscal rules, next to each field."""
+def check_receptor_data(form: FlaskForm, rfc: str) -> tuple[Receptor | None, dict[str, object]]:
+    """Nombre, CP, régimen and uso of any form with those fields, with the fiscal rules: the
+    normalised Receptor, or None; and the messages by field name."""
     form.nombre.data = form.nombre.data or ""
     receptor = Receptor(
         rfc=rfc,
@@ -185,9 +193,26 @@ def check_receptor_fields(form: TicketForm, rfc: str, issuer: Issuer, out: Ticke
         regimen=form.regimen.data or "",
         uso_cfdi=form.uso_cfdi.data or "",
     )
-    for name, problem in check_receptor(receptor).items():
-        if name != "rfc":
-            out.errors[name] = messages.fiscal_message(name, problem)
+    errors = {
+        name: messages.fiscal_message(name, problem)
+        for name, problem in check_receptor(receptor).items()
+        if name != "rfc"
+    }
+    if errors:
+        return None, errors
+    return Receptor(
+        rfc=rfc,
+        nombre=normalize_nombre(receptor.nombre),
+        cp=receptor.cp,
+        regimen=receptor.regimen,
+        uso_cfdi=receptor.uso_cfdi,
+    ), errors
+
+
+def check_receptor_fields(form: TicketForm, rfc: str, issuer: Issuer, out: TicketOutcome):
+    """Receptor data and forma de pago, with the fiscal rules, next to each field."""
+    out.receptor, errors = check_receptor_data(form, rfc)
+    out.errors.update(errors)
     if not form.forma_pago.data:
         out.errors["forma_pago"] = messages.REQUIRED["forma_pago"]
     elif form.forma_pago.data not in issuer.formas_pago.split(","):
@@ -199,14 +224,6 @@ def check_receptor_fields(form: TicketForm, rfc: str, issuer: Issuer, out: Ticke
             out.email = validate_address(form.email.data)
         except ValueError:
             out.errors["email"] = messages.BAD_EMAIL
-    if not any(name in out.errors for name in ("nombre", "cp", "regimen", "uso_cfdi")):
-        out.receptor = Receptor(
-            rfc=rfc,
-            nombre=normalize_nombre(receptor.nombre),
-            cp=receptor.cp,
-            regimen=receptor.regimen,
-            uso_cfdi=receptor.uso_cfdi,
-        )
     return out
 
 

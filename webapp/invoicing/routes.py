@@ -35,7 +35,7 @@ from webapp.invoicing.forms import (
     show,
 )
 from webapp.invoicing.messages import NO_TICKETS
-from webapp.issuing import issue
+from webapp.issuing import issue, retention
 from webapp.issuing.lookup import TicketProblem
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
 
@@ -379,7 +379,10 @@ def invoice(public_id: str):
 @bp.get("/factura/<public_id>.<any(xml, pdf):ext>")
 def download(public_id: str, ext: str):
     invoice = _own_invoice(public_id)
-    body = invoice.xml if ext == "xml" else invoice.pdf
+    files = retention.files_of(db.session, invoice)
+    body = files.xml if ext == "xml" else files.pdf
+    if body is None:
+        abort(404)
     mimetype = "application/xml" if ext == "xml" else "application/pdf"
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = (

@@ -10,6 +10,7 @@ from webapp.cfdi.pac import Pac
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.cfdi.pdf import render_pdf
 from webapp.csd import issuer_signer
+from webapp.issuing import retention
 from webapp.mail import queue_mail
 from webapp.models import Invoice
 
@@ -51,15 +52,21 @@ def filename(invoice: Invoice, ext: str) -> str:
 
 
 def queue_invoice_mail(session, invoice: Invoice, to: list[str] | str) -> None:
-    """Queue the invoice's email with its XML and PDF (committed by the caller)."""
+    """Queue the invoice's email with its XML and PDF, archived or not (committed by the
+    caller)."""
     context = {"invoice": invoice, "sandbox": is_sandbox()}
+    files = retention.files_of(session, invoice)
     queue_mail(
         session,
         to,
         render_template("invoicing/email/subject.txt", **context).strip(),
         render_template("invoicing/email/body.txt", **context),
         attachments=[
-            (filename(invoice, "xml"), "application/xml", invoice.xml),
-            (filename(invoice, "pdf"), "application/pdf", invoice.pdf),
+            (filename(invoice, ext), mimetype, data)
+            for ext, mimetype, data in (
+                ("xml", "application/xml", files.xml),
+                ("pdf", "application/pdf", files.pdf),
+            )
+            if data is not None
         ],
     )

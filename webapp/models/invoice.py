@@ -67,15 +67,20 @@ def _panel_index(name: str, *columns: str) -> Index:
     return Index(f"ix_invoice_panel_{name}", "account_id", *columns, "fecha", "id")
 
 
+# The two sort orders also carry every filtered column, so a scan in sort order checks
+# the filters from the index alone (webapp/panel/query.py chooses when to walk them).
+_FILTERED = ("status", "archived", "issuer_id", "branch_id")
+
+
 class Invoice(Base):
     __tablename__ = "invoice"
     __table_args__ = (
         UniqueConstraint("issuer_id", "serie", "folio"),
-        _panel_index("fecha"),
+        Index("ix_invoice_panel_fecha", "account_id", "fecha", "id", "total", *_FILTERED),
         _panel_index("issuer", "issuer_id"),
         _panel_index("branch", "branch_id"),
         _panel_index("state", "status", "archived"),
-        Index("ix_invoice_panel_total", "account_id", "total", "id"),
+        Index("ix_invoice_panel_total", "account_id", "total", "id", "fecha", *_FILTERED),
         Index("ix_invoice_panel_uuid", "account_id", "uuid"),
         Index("ix_invoice_panel_folio", "account_id", "folio"),
     )

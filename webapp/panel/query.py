@@ -1,0 +1,329 @@
+"""The customer's invoice list: filters, sort and keyset pages (knows nothing of Flask).
+
+Every query is scoped to one account and walks one of the `ix_invoice_panel_*` indexes
+from a row-value cursor, so a page costs a short index range scan however deep it is:
+no OFFSET and no COUNT of the whole list. Free text can mean a UUID prefix, a folio or an
+issuer's name; each reading is its own index scan and the results are merged in order.
+
+A page is found in two steps: the sort keys of the next few pages (`keys`), which also
+give the numbered links to the following pages, then the rows of this page by id.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, ColumnElement, func, select, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import replacement_traverse
+
+from webapp.models import Branch, Invoice, InvoiceStatus, Issuer
+
+MEXICO_CITY = ZoneInfo("America/Mexico_City")
+PAGE_SIZE = 25
+PAGES_AHEAD = 5  # numbered links offered after the current page
+LISTED = (InvoiceStatus.STAMPED, InvoiceStatus.CANCELLED)
+SORTS = ("-fecha", "fecha", "-total", "total")
+STATES = ("vigente", "cancelada", "archivada")
+MAX_ISSUER_MATCHES = 20
+WIDE = 2000  # matches from which walking the sort index beats sorting the matches
+
+_UUID_PREFIX = re.compile(r"[0-9A-F]{1,8}(-[0-9A-F]{0,4}){0,3}(-[0-9A-F]{0,12})?")
+_FOLIO = re.compile(r"([A-Z]{0,25})[- ]?(\d{1,18})")
+
+
+@dataclass(frozen=True)
+class Filters:
+    desde: date | None = None
+    hasta: date | None = None
+    issuer_id: int | None = None
+    branch_id: int | None = None
+    estado: str | None = None
+    total_min: Decimal | None = None
+    total_max: Decimal | None = None
+    q: str = ""
+    orden: str = "-fecha"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: the sort key and id of the last row before it."""
+
+    value: datetime | Decimal
+    id: int
+
+    def encode(self) -> str:
+        value = (
+            self.value.strftime("%Y%m%d%H%M%S")
+            if isinstance(self.value, datetime)
+            else str(self.value)
+        )
+        return f"{value}_{self.id}"
+
+    @classmethod
+    def decode(cls, text: str, orden: str) -> Cursor:
+        """Raises ValueError on anything but a cursor this module wrote."""
+        value, _, ident = text.partition("_")
+        if not ident.isdigit() or len(ident) > 18:
+            raise ValueError(text)
+        if orden.endswith("fecha"):
+            return cls(datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC), int(ident))
+        if not re.fullmatch(r"-?\d{1,12}(\.\d{1,2})?", value):
+            raise ValueError(text)
+        return cls(Decimal(value), int(ident))
+
+
+@dataclass
+class Row:
+    invoice: Invoice
+    issuer: Issuer
+    branch: Branch
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    next: Cursor | None  # the start of the page after this one
+    ahead: list[Cursor] = field(default_factory=list)  # starts of the following pages
+    more_than: int | None = None  # at least this many rows from here on (None: exact)
+    remaining: int = 0  # rows from this page's start on, as far as looked
+
+
+def visible(account_id: int) -> list[ColumnElement[bool]]:
+    """What an account may see: its own invoices, stamped or cancelled."""
+    return [Invoice.account_id == account_id, Invoice.status.in_(LISTED)]
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), MEXICO_CITY).astimezone(UTC)
+
+
+def _conditions(f: Filters) -> list[ColumnElement[bool]]:
+    where = []
+    if f.desde:
+        where.append(Invoice.fecha >= _local_midnight(f.desde))
+    if f.hasta:
+        where.append(Invoice.fecha < _local_midnight(f.hasta + timedelta(days=1)))
+    if f.issuer_id is not None:
+        where.append(Invoice.issuer_id == f.issuer_id)
+    if f.branch_id is not None:
+        where.append(Invoice.branch_id == f.branch_id)
+    if f.estado == "vigente":
+        where += [Invoice.status == InvoiceStatus.STAMPED, Invoice.archived.is_(False)]
+    elif f.estado == "cancelada":
+        where.append(Invoice.status == InvoiceStatus.CANCELLED)
+    elif f.estado == "archivada":
+        where += [Invoice.status == InvoiceStatus.STAMPED, Invoice.archived.is_(True)]
+    if f.total_min is not None:
+        where.append(Invoice.total >= f.total_min)
+    if f.total_max is not None:
+        where.append(Invoice.total <= f.total_max)
+    return where
+
+
+def _text_readings(session: Session, q: str) -> list[list[ColumnElement[bool]]]:
+    """The ways free text can match: UUID prefix, serie-folio, issuer name or RFC."""
+    text = q.strip().upper()
+    if not text:
+        return [[]]
+    readings: list[list[ColumnElement[bool]]] = []
+    if _UUID_PREFIX.fullmatch(text):
+        readings.append(_uuid_prefix(text.rstrip("-")))
+    if match := _FOLIO.fullmatch(text):
+        serie, folio = match.groups()
+        reading = [Invoice.folio == int(folio)]
+        if serie:
+            reading.append(Invoice.serie == serie)
+        readings.append(reading)
+    if len(text) < 3:
+        return readings or [[Invoice.id.is_(None)]]
+    like = f"%{text.lower().replace('%', '').replace('_', '')}%"
+    issuers = session.scalars(
+        select(Issuer.id)
+        .where((func.lower(Issuer.legal_name).like(like)) | (Issuer.rfc == text))
+        .order_by(Issuer.id)
+        .limit(MAX_ISSUER_MATCHES)
+    ).all()
+    readings += [[Invoice.issuer_id == issuer_id] for issuer_id in issuers]
+    return readings
+
+
+def _uuid_prefix(prefix: str) -> list[ColumnElement[bool]]:
+    """A range the index can walk (LIKE cannot use it under every collation) and LIKE to be
+    exact. Every UUID has its dashes in the same places, so the range holds even under
+    collations that skip punctuation."""
+    last = prefix[-1]
+    upper = prefix[:-1] + ("A" if last == "9" else chr(ord(last) + 1))
+    return [Invoice.uuid >= prefix, Invoice.uuid < upper, Invoice.uuid.like(prefix + "%")]
+
+
+def _sort(orden: str):
+    column = Invoice.fecha if orden.endswith("fecha") else Invoice.total
+    return column, orden.startswith("-")
+
+
+def _key_query(base, orden: str, after: Cursor | None, limit: int):
+    column, descending = _sort(orden)
+    query = select(column, Invoice.id).where(*base)
+    if after is not None:
+        key, bound = tuple_(column, Invoice.id), (after.value, after.id)
+        query = query.where(key < bound if descending else key > bound)
+    order = (column.desc(), Invoice.id.desc()) if descending else (column, Invoice.id)
+    return query.order_by(*order).limit(limit)
+
+
+def _walk_sort_index(
+    conditions: list[ColumnElement[bool]], orden: str
+) -> list[ColumnElement[bool]]:
+    """The same conditions with every column but the account and the sort key hidden from
+    the planner, so that it walks the sort index (which carries the filtered columns) and
+    stops after a page, instead of gathering all matches by a filter's index and sorting
+    them."""
+    keep = {"account_id", _sort(orden)[0].name}
+
+    def hide(element):
+        if (
+            isinstance(element, Column)
+            and element.table is Invoice.__table__
+            and element.name not in keep
+        ):
+            return func.coalesce(element, element)
+        return None
+
+    return [replacement_traverse(c, {}, hide) for c in conditions]
+
+
+def _is_wide(session: Session, account_id: int, conditions: list[ColumnElement[bool]]) -> bool:
+    """Whether about WIDE rows match or more (counted no further, by the best filter index;
+    drafts and failures are counted too, which an estimate can afford)."""
+    found = (
+        select(Invoice.id).where(Invoice.account_id == account_id, *conditions).limit(WIDE)
+    ).subquery()
+    return session.scalar(select(func.count()).select_from(found)) >= WIDE
+
+
+def keys(
+    session: Session,
+    account_id: int,
+    f: Filters,
+    after: Cursor | None,
+    limit: int,
+) -> list[Cursor]:
+    """The sort keys of up to `limit` rows after `after`, in order, over every reading.
+
+    A filter matching few rows is served by its own index (then sorted: few rows); one
+    matching many, by walking the sort index, where a page's matches come soon.
+    """
+    filters = _conditions(f)
+    runs = []
+    for reading in _text_readings(session, f.q):
+        conditions = visible(account_id) + filters + reading
+        if (filters or reading) and _is_wide(session, account_id, filters + reading):
+            conditions = _walk_sort_index(conditions, f.orden)
+        query = _key_query(conditions, f.orden, after, limit)
+        runs.append([Cursor(value, ident) for value, ident in session.execute(query)])
+    if len(runs) == 1:
+        return runs[0]
+    _, descending = _sort(f.orden)
+    merged = heapq.merge(*runs, key=lambda c: (c.value, c.id), reverse=descending)
+    out: list[Cursor] = []
+    seen: set[int] = set()
+    for cursor in merged:
+        if cursor.id not in seen:
+            seen.add(cursor.id)
+            out.append(cursor)
+            if len(out) == limit:
+                break
+    return out
+
+
+def rows_by_id(session: Session, account_id: int, ids: Sequence[int]) -> list[Row]:
+    """The rows of `ids` (of this account only), in the order given."""
+    if not ids:
+        return []
+    # By primary key alone (a planner could prefer walking the account's index), with the
+    # scope checked on each row.
+    found = {
+        invoice.id: Row(invoice, issuer, branch)
+        for invoice, issuer, branch in session.execute(
+            select(Invoice, Issuer, Branch)
+            .join(Issuer, Issuer.id == Invoice.issuer_id)
+            .join(Branch, Branch.id == Invoice.branch_id)
+            .where(Invoice.id.in_(ids))
+        )
+        if invoice.account_id == account_id and invoice.status in LISTED
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def page(
+    session: Session,
+    account_id: int,
+    f: Filters,
+    after: Cursor | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """One page of the list, with the starts of the next pages and how many rows follow."""
+    looked = size * (PAGES_AHEAD + 1)
+    found = keys(session, account_id, f, after, looked + 1)
+    current = found[:size]
+    ahead = [found[i - 1] for i in range(size, min(len(found), looked), size)]
+    return Page(
+        rows=rows_by_id(session, account_id, [c.id for c in current]),
+        next=current[-1] if len(found) > size else None,
+        ahead=ahead,
+        more_than=looked if len(found) > looked else None,
+        remaining=min(len(found), looked),
+    )
+
+
+def all_rows(
+    session: Session, account_id: int, f: Filters, batch: int = 500, limit: int | None = None
+) -> Iterator[Row]:
+    """Every row of the filtered list in order, fetched a batch at a time (for exports)."""
+    after, given = None, 0
+    while True:
+        want = batch if limit is None else min(batch, limit - given)
+        if want <= 0:
+            return
+        found = keys(session, account_id, f, after, want)
+        yield from rows_by_id(session, account_id, [c.id for c in found])
+        given += len(found)
+        if len(found) < want:
+            return
+        after = found[-1]
+
+
+def count_up_to(session: Session, account_id: int, f: Filters, cap: int) -> int:
+    """How many rows the filters give, counting no further than `cap`."""
+    return len(keys(session, account_id, f, None, cap))
+
+
+def used_issuers(session: Session, account_id: int) -> list[Issuer]:
+    """The issuers of the account's invoices: one index probe per issuer (a loose scan)."""
+    return _loose(session, account_id, Invoice.issuer_id, Issuer)
+
+
+def used_branches(session: Session, account_id: int) -> list[Branch]:
+    return _loose(session, account_id, Invoice.branch_id, Branch)
+
+
+def _loose(session: Session, account_id: int, column, model) -> list:
+    ids, last = [], None
+    while True:
+        query = select(func.min(column)).where(Invoice.account_id == account_id)
+        if last is not None:
+            query = query.where(column > last)
+        last = session.scalar(query)
+        if last is None:
+            break
+        ids.append(last)
+    if not ids:
+        return []
+    return list(session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)))
