@@ -15,6 +15,7 @@ export PORT
 run: $(VENV)/.installed $(CATALOGS)
 	$(FLASK) db upgrade
 	$(FLASK) demo load
+	$(FLASK) invoices archive
 	@echo "Autofactura on http://127.0.0.1:$(PORT) (Ctrl-C stops the server and the mail worker)"
 	@DEV_MAILBOX=$${DEV_MAILBOX-1}; export DEV_MAILBOX; \
 	$(FLASK) mail worker & worker=$$!; \

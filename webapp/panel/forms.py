@@ -7,6 +7,7 @@ from decimal import Decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, HiddenField, SearchField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from webapp.panel.query import SORTS, STATES, Cursor, Filters
@@ -34,10 +35,10 @@ class FilterForm(FlaskForm):
     estado = SelectField(
         _l("Estado"),
         choices=[
-            ("", _l("Todos")),
-            ("vigente", _l("Vigente")),
-            ("cancelada", _l("Cancelada")),
-            ("archivada", _l("Archivada")),
+            SelectChoice("", _l("Todos")),
+            SelectChoice("vigente", _l("Vigente")),
+            SelectChoice("cancelada", _l("Cancelada")),
+            SelectChoice("archivada", _l("Archivada")),
         ],
         default="",
     )
@@ -56,10 +57,10 @@ class FilterForm(FlaskForm):
     orden = SelectField(
         _l("Ordenar por"),
         choices=[
-            ("-fecha", _l("Más recientes primero")),
-            ("fecha", _l("Más antiguas primero")),
-            ("-total", _l("Mayor total primero")),
-            ("total", _l("Menor total primero")),
+            SelectChoice("-fecha", _l("Más recientes primero")),
+            SelectChoice("fecha", _l("Más antiguas primero")),
+            SelectChoice("-total", _l("Mayor total primero")),
+            SelectChoice("total", _l("Menor total primero")),
         ],
         default="-fecha",
     )

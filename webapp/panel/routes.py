@@ -97,6 +97,7 @@ def _list(form: FilterForm, page: query.Page | None, status: int):
         page=page,
         number=form.page_number(),
         filtered=any(request.args.get(name) for name in FILTERS),
+        more_filters=any(request.args.get(name) for name in FILTERS[1:]) or form.errors,
         page_url=_page_url,
         state_of=state_of,
         days_left=_days_left,
