@@ -111,8 +111,9 @@ class Invoice(Base):
     subtotal: Mapped[Decimal] = mapped_column(Money)
     taxes: Mapped[Decimal] = mapped_column(Money)
     total: Mapped[Decimal] = mapped_column(Money)
-    xml: Mapped[bytes | None] = mapped_column(LargeBinary)
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Loaded when read, not with every row (lists show many rows and no files).
+    xml: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     delivery_email: Mapped[str | None] = mapped_column(String(254))
     # The account whose panel lists the invoice: the one that asked for it, or else the one
     # whose verified address it was delivered to (an RFC alone proves nothing).
