@@ -20,6 +20,7 @@ from webapp.accounts.passwords import hash_password
 from webapp.demo.invoices import load_invoices
 from webapp.extensions import db
 from webapp.models import Account, Invoice, InvoiceStatus, MailMessage
+from webapp.panel.query import PAGE_SIZE
 
 PASSWORD = "Gaviota-Demo-2026"  # noqa: S105
 MX = ZoneInfo("America/Mexico_City")
@@ -201,7 +202,7 @@ def test_numbered_pages_without_javascript(client, history):
     links = re.findall(r'href="([^"]+)">(\d+)</a>', noscript)
     assert [n for _, n in links] == ["2", "3", "4"]
     third = client.get(links[1][0].replace("&amp;", "&")).get_data(as_text=True)
-    assert len(public_ids(third)) == 25 and "« Primera" in third
+    assert len(public_ids(third)) == PAGE_SIZE and "« Primera" in third
 
 
 def test_load_more_answers_rows_only(client, history):
@@ -212,7 +213,7 @@ def test_load_more_answers_rows_only(client, history):
     fragment = r.get_data(as_text=True)
     assert r.status_code == 200 and "HX-Request" in r.headers["Vary"]
     assert "<html" not in fragment and "<table" not in fragment
-    assert fragment.lstrip().startswith("<tr") and len(public_ids(fragment)) == 25
+    assert fragment.lstrip().startswith("<tr") and len(public_ids(fragment)) == PAGE_SIZE
     assert 'id="mas-2"' in fragment
 
 
@@ -248,7 +249,7 @@ def test_filters(app, client, history):
     assert listed("q=farmacias") == pharmacy
     ordered = [r.public_id for r in sorted(rows, key=lambda r: (r.total, r.id))]
     html = client.get("/facturas/?orden=total").get_data(as_text=True)
-    assert public_ids(html) == ordered[:25]
+    assert public_ids(html) == ordered[:PAGE_SIZE]
 
 
 @pytest.mark.parametrize(

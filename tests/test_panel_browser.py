@@ -17,6 +17,7 @@ from tests.test_panel import PASSWORD, history, people, stamped  # noqa: F401 (f
 from tests.test_profile_browser import sign_in
 from webapp.extensions import db
 from webapp.models import Invoice
+from webapp.panel.query import PAGE_SIZE
 
 pytestmark = pytest.mark.browser
 
@@ -38,13 +39,13 @@ def test_panel_with_htmx(page, live_server, app, stamped, history):  # noqa: F81
     sign_in(page, live_server, PASSWORD)
     page.get_by_role("link", name="Mis facturas").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Mis facturas")
-    expect(rows(page)).to_have_count(25)
+    expect(rows(page)).to_have_count(PAGE_SIZE)
     # The newest are the ones just stamped through the portal.
     newest = stamped[-1]
     expect(rows(page).first.locator('input[name="f"]')).to_have_value(newest)
 
     page.get_by_role("link", name="Cargar más").click()
-    expect(rows(page)).to_have_count(50)
+    expect(rows(page)).to_have_count(2 * PAGE_SIZE)
     assert "c=" not in page.url  # more rows, same list
 
     search = page.get_by_label("Buscar")
@@ -60,7 +61,7 @@ def test_panel_with_htmx(page, live_server, app, stamped, history):  # noqa: F81
         float(t.replace("$", "").replace(",", "").replace("MX", "").strip())
         for t in rows(page).locator("td.num").all_inner_texts()
     ]
-    assert totals == sorted(totals, reverse=True) and len(totals) == 25
+    assert totals == sorted(totals, reverse=True) and len(totals) == PAGE_SIZE
 
     page.goto(live_server + "/facturas/")
     row = rows(page).first
@@ -92,7 +93,7 @@ def test_panel_without_javascript(browser, live_server, app, stamped, history): 
     try:
         sign_in(page, live_server, PASSWORD)
         page.goto(live_server + "/facturas/")
-        expect(rows(page)).to_have_count(25)
+        expect(rows(page)).to_have_count(PAGE_SIZE)
         page.get_by_label("Estado").select_option("vigente")
         page.get_by_label("Ordenar por").select_option("fecha")
         page.get_by_role("button", name="Filtrar").click()
@@ -103,7 +104,7 @@ def test_panel_without_javascript(browser, live_server, app, stamped, history): 
         page.goto(live_server + "/facturas/")
         pages = page.get_by_role("navigation", name="Páginas")
         pages.get_by_role("link", name="2", exact=True).click()
-        expect(rows(page)).to_have_count(25)
+        expect(rows(page)).to_have_count(PAGE_SIZE)
         expect(
             page.get_by_role("navigation", name="Páginas").locator("[aria-current]")
         ).to_have_text("2")

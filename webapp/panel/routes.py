@@ -96,6 +96,7 @@ def _list(form: FilterForm, page: query.Page | None, status: int):
         form=form,
         page=page,
         number=form.page_number(),
+        page_size=query.PAGE_SIZE,
         filtered=any(request.args.get(name) for name in FILTERS),
         more_filters=any(request.args.get(name) for name in FILTERS[1:]) or form.errors,
         page_url=_page_url,
