@@ -17,9 +17,100 @@
     if (button && button.closest("dialog")) button.closest("dialog").close();
   });
   document.addEventListener("close", function (event) {
-    if (!(event.target instanceof HTMLDialogElement)) return;
+    if (!(event.target instanceof HTMLDialogElement) || event.target.hasAttribute("data-keep")) return;
     event.target.replaceChildren();
     if (opener && document.contains(opener)) opener.focus();
     opener = null;
   }, true);
+
+  // Inline validation re-renders a field's wrapper ("campo-…"). On a slow network its answer
+  // may come after the customer typed or chose more: a swap (or out-of-band swap) of a field
+  // whose value changed since the request left is dropped; the newer input sent its own.
+  function valuesOf(wrapper) {
+    var out = [];
+    wrapper.querySelectorAll("input,select,textarea").forEach(function (f) { out.push(f.name + "=" + f.value); });
+    return out.join("&");
+  }
+  var answering = null; // the field values the answer being swapped was asked with
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt.closest("form");
+    if (!form || event.detail.elt.id.indexOf("campo-") !== 0) return;
+    var sent = event.detail.xhr.sentValues = {};
+    form.querySelectorAll("[id^=campo-]").forEach(function (w) { sent[w.id] = valuesOf(w); });
+  });
+  function stale(event) {
+    var target = event.detail.target;
+    if (answering && target.id in answering && answering[target.id] !== valuesOf(target)) event.detail.shouldSwap = false;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    answering = event.detail.xhr.sentValues || null; // out-of-band swaps of this answer follow
+    stale(event);
+  });
+  document.addEventListener("htmx:oobBeforeSwap", stale);
+
+  // Kiosk (body[data-kiosk-idle]): after that many seconds without input, the #kiosco-aviso
+  // dialog counts down data-kiosk-countdown seconds, then posts its form (/kiosco/terminar),
+  // which wipes the session. Closing it ("Continuar", Esc) starts over. While the customer is
+  // active, the server hears of it (data-kiosk-ping), for it wipes idle sessions too.
+  var body = document.body;
+  var idle = Number(body.dataset.kioskIdle);
+  var warning = document.getElementById("kiosco-aviso");
+  if (idle > 0 && warning) {
+    var count = Number(body.dataset.kioskCountdown) || 15;
+    var shown = warning.querySelector("[data-countdown]");
+    var token = JSON.parse(body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
+    var timer = 0, ticker = 0, pinged = Date.now();
+    var ping = function () {
+      pinged = Date.now();
+      fetch(body.dataset.kioskPing, {method: "POST", headers: {"X-CSRFToken": token}})
+        .catch(function () {});
+    };
+    var warn = function () {
+      var left = count;
+      shown.textContent = left;
+      warning.showModal();
+      ticker = setInterval(function () {
+        left -= 1;
+        shown.textContent = Math.max(left, 0);
+        if (left <= 0) {
+          clearInterval(ticker);
+          warning.querySelector("form").submit();
+        }
+      }, 1000);
+    };
+    var arm = function () {
+      clearTimeout(timer);
+      clearInterval(ticker);
+      timer = setTimeout(warn, idle * 1000);
+    };
+    ["pointerdown", "keydown", "input", "wheel"].forEach(function (type) {
+      document.addEventListener(type, function () {
+        if (warning.open) return;
+        arm();
+        if (Date.now() - pinged > idle * 500) ping();
+      }, {capture: true, passive: true});
+    });
+    warning.addEventListener("close", function () { arm(); ping(); });
+    // A page brought back by the back button from memory is asked for again (and is gone).
+    window.addEventListener("pageshow", function (event) { if (event.persisted) location.reload(); });
+    arm();
+  }
+
+  // Kiosk "Imprimir" (a[data-print]): the PDF is printed from a hidden frame; the page stays.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-print]");
+    if (!link) return;
+    event.preventDefault();
+    var frame = document.getElementById("impresion");
+    if (frame) frame.remove();
+    frame = document.createElement("iframe");
+    frame.id = "impresion";
+    frame.className = "print-frame";
+    frame.setAttribute("aria-hidden", "true");
+    frame.addEventListener("load", function () {
+      try { frame.contentWindow.print(); } catch (e) { location.href = link.href; }
+    });
+    frame.src = link.href;
+    body.appendChild(frame);
+  });
 })();

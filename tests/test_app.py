@@ -57,6 +57,16 @@ def test_security_headers(client):
     assert headers["X-Frame-Options"] == "DENY"
 
 
+def test_fragments_carry_only_what_applies_to_them(client):
+    """An htmx fragment is swapped into a page under the page's policies: no CSP of its own,
+    and caches told apart from the full page; a history restore is a document again."""
+    fragment = client.get("/", headers={"HX-Request": "true"}).headers
+    assert "Content-Security-Policy" not in fragment and "X-Frame-Options" not in fragment
+    assert fragment["X-Content-Type-Options"] == "nosniff" and "HX-Request" in fragment["Vary"]
+    restore = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    assert "Content-Security-Policy" in client.get("/", headers=restore).headers
+
+
 def test_no_inline_script_or_style(client):
     html = client.get("/").get_data(as_text=True)
     assert "<style" not in html
@@ -68,7 +78,7 @@ def test_no_inline_script_or_style(client):
 
 def test_htmx_config_and_csrf_header(client):
     html = client.get("/").get_data(as_text=True)
-    assert re.search(r'<script src="/static/htmx-2\.0\.\d+\.min\.js"', html)
+    assert re.search(r'<script src="/static/htmx-2\.0\.\d+\.min\.js\?v=[0-9a-f]{10}"', html)
     config = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', html).group(1)
     assert '"allowEval":false' in config and '"includeIndicatorStyles":false' in config
     assert re.search(r'<body hx-headers=\'\{"X-CSRFToken": "[^"]+"\}\'>', html)

@@ -23,9 +23,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "es_MX")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "America/Mexico_City")
 
-    from webapp import errors, i18n, security, templating
+    from webapp import assets, errors, i18n, security, templating
     from webapp.accounts.policy import from_settings
-    from webapp.extensions import csrf, db, limiter, login_manager
+    from webapp.extensions import COMPRESS_DEFAULTS, compress, csrf, db, limiter, login_manager
 
     app.config["SECURITY_POLICY"] = from_settings(app.config)
     db.init_app(app)
@@ -38,6 +38,10 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
+    assets.init_app(app)
+    for key, value in COMPRESS_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    compress.init_app(app)
 
     from webapp.accounts import bp as accounts_bp
     from webapp.accounts import session as _account_sessions  # noqa: F401 (user loader)
@@ -45,10 +49,12 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.cli import register_commands
     from webapp.devmail import bp as devmail_bp
     from webapp.invoicing import bp as invoicing_bp
+    from webapp.kiosk import bp as kiosk_bp
     from webapp.main import bp as main_bp
     from webapp.panel import bp as panel_bp
     from webapp.profile import bp as profile_bp
 
+    app.register_blueprint(kiosk_bp)  # first: its request hook runs before the others'
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(captcha_bp)

@@ -11,6 +11,12 @@ INSTANCE = ROOT / "instance"
 
 TRUE = {"1", "true", "yes", "on"}
 PACS = ("sandbox", "finkok", "sw")  # stamping providers this version can talk to
+KIOSK_SETTINGS = {
+    "KIOSK_IDLE_SECONDS": 60,
+    "KIOSK_COUNTDOWN_SECONDS": 15,
+    "KIOSK_ENROL_HOURS": 24,
+    "KIOSK_PHONE_LINK_MINUTES": 15,
+}
 
 
 def _flag(name: str, default: bool = False) -> bool:
@@ -44,6 +50,10 @@ def check(settings: dict) -> None:
     days = settings.get("RETENTION_DAYS", 90)
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         raise RuntimeError(f"RETENTION_DAYS={days!r} must be a whole number of days, at least 1")
+    for name, default in KIOSK_SETTINGS.items():
+        value = settings.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise RuntimeError(f"{name}={value!r} must be a whole number, at least 1")
 
 
 def _check_pac(settings: dict) -> None:
@@ -103,6 +113,14 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         # Days an invoice's files stay at hand after stamping; then they move to the archive.
         "RETENTION_DAYS": int(os.environ.get("RETENTION_DAYS", "90")),
         "PANEL_ZIP_MAX": int(os.environ.get("PANEL_ZIP_MAX", "2000")),
+        # Kiosks: seconds without input before the countdown, and the countdown's length;
+        # hours an enrolment link lasts; minutes a "Continuar en mi teléfono" link lasts.
+        "KIOSK_IDLE_SECONDS": int(os.environ.get("KIOSK_IDLE_SECONDS", "60")),
+        "KIOSK_COUNTDOWN_SECONDS": int(os.environ.get("KIOSK_COUNTDOWN_SECONDS", "15")),
+        "KIOSK_ENROL_HOURS": int(os.environ.get("KIOSK_ENROL_HOURS", "24")),
+        "KIOSK_PHONE_LINK_MINUTES": int(os.environ.get("KIOSK_PHONE_LINK_MINUTES", "15")),
+        # Compress answers (br, gzip); COMPRESS=0 when a proxy in front already does it.
+        "COMPRESS_REGISTER": _flag("COMPRESS", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,

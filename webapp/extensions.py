@@ -1,6 +1,8 @@
 """Extensions, created here once and bound to the app with init_app."""
 
+from flask import request
 from flask_babel import Babel
+from flask_compress import Compress as _Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -8,8 +10,40 @@ from flask_wtf.csrf import CSRFProtect
 
 from webapp.db import Database
 
+
+class Compress(_Compress):
+    """flask-compress (br, gzip) for pages, fragments and static files, nothing else.
+
+    Streamed answers pass through as they are, except static files (which Flask serves as
+    file streams): the panel's ZIP, CSV and XLSX exports must leave chunk by chunk, and a
+    compressor would hold them back. Partial content (a Range request) passes through too:
+    its Content-Range counts the file's own bytes.
+    """
+
+    def after_request(self, response):
+        if response.status_code == 206 or (response.is_streamed and request.endpoint != "static"):
+            return response
+        return super().after_request(response)
+
+
+# Text the app writes; never downloads (application/zip, pdf, xml, text/csv, xlsx, images).
+COMPRESS_DEFAULTS = {
+    "COMPRESS_MIMETYPES": [
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+        "image/svg+xml",
+        "application/json",
+    ],
+    "COMPRESS_ALGORITHM": ["br", "gzip"],
+    "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],  # static files
+    "COMPRESS_BR_LEVEL": 5,
+}
+
 babel = Babel()
 csrf = CSRFProtect()
+compress = Compress()
 db = Database()
 login_manager = LoginManager()
 # Storage from RATELIMIT_STORAGE_URI: memory by default, Redis when REDIS_URL is set.

@@ -474,11 +474,9 @@ def change_password():
 @bp.before_app_request
 def _force_password_change():
     """A temporary or expired password leads to the change screen before anything else."""
-    if not current_user.is_authenticated or request.endpoint in (
-        "accounts.change_password",
-        "accounts.sign_out",
-        "static",
-    ):
+    if request.endpoint in ("accounts.change_password", "accounts.sign_out", "static"):
+        return None  # checked first: static files must not load the user (nor touch the session)
+    if not current_user.is_authenticated:
         return None
     if must_change(current_user.account, _policy(), _now()):
         return redirect(url_for("accounts.change_password"), 303)

@@ -7,7 +7,7 @@ import json
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from webapp.extensions import db
 from webapp.models import Branch, Issuer, Ticket, TicketStatus
@@ -104,4 +104,18 @@ def invoices_command(count: int, email: str | None) -> None:
         retention_days=current_app.config.get("RETENTION_DAYS", 90),
         progress=lambda done: click.echo(f"  {done:,} / {count:,}", err=True),
     )
+    # Fresh statistics: without them SQLite walks the date index for a narrow total range
+    # (100 ms instead of 0.1 ms at 1M rows), and PostgreSQL's index-only scans need the
+    # visibility map that VACUUM sets (autovacuum gets there, but later).
+    analyze(db.engine)
     click.echo(f"Added {made:,} invoices to the panel of {account.rfc} ({account.email}).")
+
+
+def analyze(engine) -> None:
+    """Refresh the planner's statistics after a bulk load."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    else:  # VACUUM cannot run inside a transaction
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE invoice"))

@@ -29,11 +29,24 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+class Form(FlaskForm):
+    """On a kiosk, no field offers or keeps the browser's saved values (a shared screen)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from webapp.kiosk.web import current as on_kiosk
+
+        if on_kiosk() is not None:
+            for f in self:
+                if f.type not in ("HiddenField", "CSRFTokenField"):
+                    f.render_kw = {**(f.render_kw or {}), "autocomplete": "off"}
+
+
 class BranchForm(FlaskForm):
     branch = RadioField(_l("Sucursal"), choices=[], validate_choice=False)
 
 
-class RfcForm(FlaskForm):
+class RfcForm(Form):
     rfc = StringField(
         _l("RFC"),
         filters=[_strip],
@@ -46,7 +59,7 @@ class RfcForm(FlaskForm):
     )
 
 
-class TicketForm(FlaskForm):
+class TicketForm(Form):
     order_number = StringField(
         _l("Número de orden"),
         filters=[_strip],
@@ -234,7 +247,7 @@ def show(form: FlaskForm, errors: dict[str, object], only: tuple[str, ...] | Non
             form[name].errors = [message]
 
 
-class EmailForm(FlaskForm):
+class EmailForm(Form):
     email = StringField(
         _l("Enviar a"),
         filters=[_strip],

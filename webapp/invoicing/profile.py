@@ -1,7 +1,7 @@
 """The fiscal profile of a signed-in customer: it fills the receptor data for their RFC.
 
 Stored data of an RFC is shown only to the account it belongs to (an RFC is no secret), so
-nothing is filled in for anyone else, whatever RFC they type.
+nothing is filled in for anyone else, whatever RFC they type, and nothing at all on a kiosk.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.fiscal.receptor import Receptor
+from webapp.kiosk.web import current as on_kiosk
 from webapp.models import Account, CustomerProfile, DeliveryEmail
 
 
 def _account_for(rfc: str) -> Account | None:
+    if on_kiosk() is not None:  # a shared screen: nobody's data, whoever was signed in
+        return None
     if current_user.is_authenticated and current_user.account.rfc == rfc:
         return current_user.account
     return None

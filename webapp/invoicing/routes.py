@@ -8,6 +8,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -37,6 +38,8 @@ from webapp.invoicing.forms import (
 from webapp.invoicing.messages import NO_TICKETS
 from webapp.issuing import issue, retention
 from webapp.issuing.lookup import TicketProblem
+from webapp.kiosk.web import current as on_kiosk
+from webapp.kiosk.web import redirect_any
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
 
 BRANCH_COOKIE = "sucursal_{}"
@@ -59,8 +62,29 @@ def _active_branches(issuer: Issuer) -> list[Branch]:
 
 
 def _flow_branch(issuer: Issuer, state: dict) -> Branch | None:
-    branch = db.session.get(Branch, state.get("branch_id") or 0)
+    kiosk = on_kiosk()  # a kiosk invoices at its own branch, whatever the session says
+    branch = db.session.get(Branch, (kiosk.branch_id if kiosk else state.get("branch_id")) or 0)
     return branch if branch and branch.issuer_id == issuer.id and branch.active else None
+
+
+@bp.before_request
+def _guests_allowed():
+    """An issuer without guest invoicing asks the web's customers to sign in first (kiosks
+    have no accounts: they always invoice as guests)."""
+    slug = (request.view_args or {}).get("slug")
+    if slug is None or current_user.is_authenticated or on_kiosk() is not None:
+        return None
+    issuer = db.session.scalar(select(Issuer).where(Issuer.slug == slug))
+    if issuer is None or issuer.guest_invoicing:
+        return None
+    flash(
+        _(
+            "%(issuer)s factura sólo a clientes con cuenta. Entre con su RFC o correo, o "
+            "regístrese, y después facture su ticket.",
+            issuer=issuer.legal_name,
+        )
+    )
+    return redirect_any(url_for("accounts.sign_in"))
 
 
 @bp.get("/")
@@ -74,6 +98,11 @@ def start():
 @bp.route("/<slug>/", methods=["GET", "POST"])
 def branch(slug: str):
     issuer = _issuer(slug)
+    kiosk = on_kiosk()
+    if kiosk is not None:  # the kiosk's branch is fixed: no branch step
+        if kiosk.branch.issuer_id == issuer.id:
+            return redirect(url_for(".rfc", slug=slug), 303)
+        return redirect(url_for("kiosk.start"), 303)
     branches = _active_branches(issuer)
     form = BranchForm()
     form.branch.choices = [(str(b.id), b.name) for b in branches]
@@ -167,6 +196,10 @@ def ticket(slug: str):
             form.key.data = flow.new_key()
             profile.fill(form, state["rfc"])
             form.fill_choices(issuer, state["rfc"])  # the usos of the saved régimen
+            if prefill := state.pop("prefill", None):  # sent from a kiosk to this phone
+                for name in TICKET_FIELDS:
+                    form[name].data = str(prefill.get(name) or "")
+                flow.save(state)
         return _ticket_page(
             issuer, state, branch, added, form, 400 if request.method == "POST" else 200
         )

@@ -7,6 +7,7 @@ from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
 from webapp.models.invoice import Invoice, InvoiceArchive, InvoiceStatus, invoice_ticket
 from webapp.models.issuer import Branch, Issuer
+from webapp.models.kiosk import Kiosk
 from webapp.models.mail import MailAttachment, MailMessage, MailStatus
 from webapp.models.ticket import Ticket, TicketLine, TicketStatus
 
@@ -24,6 +25,7 @@ __all__ = [
     "InvoiceArchive",
     "InvoiceStatus",
     "Issuer",
+    "Kiosk",
     "MailAttachment",
     "MailMessage",
     "MailStatus",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, utcnow
@@ -46,6 +46,9 @@ class Issuer(Base):
     # A ticket already in a factura global: "flag" (invoice it and flag the global for
     # correction) or "refuse".
     global_policy: Mapped[str] = mapped_column(String(10), default="flag", server_default="flag")
+    # Customers without an account may invoice on the web (delivered by email); when off, the
+    # web flow asks them to sign in. Kiosks always invoice without an account.
+    guest_invoicing: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     branches: Mapped[list[Branch]] = relationship(back_populates="issuer", order_by="Branch.code")

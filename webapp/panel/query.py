@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, ColumnElement, func, select, tuple_
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer
@@ -178,14 +180,24 @@ def _key_query(base, orden: str, after: Cursor | None, limit: int):
     return query.order_by(*order).limit(limit)
 
 
-def _walk_sort_index(
-    conditions: list[ColumnElement[bool]], orden: str
-) -> list[ColumnElement[bool]]:
-    """The same conditions with every column but the account and the sort key hidden from
-    the planner, so that it walks the sort index (which carries the filtered columns) and
-    stops after a page, instead of gathering all matches by a filter's index and sorting
-    them."""
-    keep = {"account_id", _sort(orden)[0].name}
+# Indexes already in fecha order once their leading columns are fixed by equalities.
+_FECHA_ORDERED = (("status", "archived"), ("issuer_id",), ("branch_id",))
+
+
+def _equalities(conditions: list[ColumnElement[bool]]) -> set[str]:
+    return {
+        c.left.name
+        for c in conditions
+        if isinstance(c, BinaryExpression)
+        and c.operator in (operators.eq, operators.is_)
+        and isinstance(c.left, Column)
+    }
+
+
+def _walk(conditions: list[ColumnElement[bool]], keep: set[str]) -> list[ColumnElement[bool]]:
+    """The same conditions with every invoice column but `keep` hidden from the planner
+    (wrapped in a no-op), so that it walks the index of `keep` and stops after a page
+    instead of gathering every match by another index and sorting them."""
 
     def hide(element):
         if (
@@ -197,6 +209,21 @@ def _walk_sort_index(
         return None
 
     return [replacement_traverse(c, {}, hide) for c in conditions]
+
+
+def _steer(session, account_id, conditions, found, orden):
+    """SQLite's planner, without the statistics to tell a page from a sort of many rows,
+    is told which index to walk; PostgreSQL's chooses well from its own statistics."""
+    if not found or session.get_bind().dialect.name != "sqlite":
+        return conditions
+    column = _sort(orden)[0].name
+    fixed = _equalities(found)
+    ordered = next((cols for cols in _FECHA_ORDERED if set(cols) <= fixed), None)
+    if column == "fecha" and ordered:
+        return _walk(conditions, {"account_id", "fecha", *ordered})
+    if _is_wide(session, account_id, found):
+        return _walk(conditions, {"account_id", column})
+    return conditions
 
 
 def _is_wide(session: Session, account_id: int, conditions: list[ColumnElement[bool]]) -> bool:
@@ -218,14 +245,13 @@ def keys(
     """The sort keys of up to `limit` rows after `after`, in order, over every reading.
 
     A filter matching few rows is served by its own index (then sorted: few rows); one
-    matching many, by walking the sort index, where a page's matches come soon.
+    matching many, by walking an index in sort order, where a page's matches come soon.
     """
     filters = _conditions(f)
     runs = []
     for reading in _text_readings(session, f.q):
-        conditions = visible(account_id) + filters + reading
-        if (filters or reading) and _is_wide(session, account_id, filters + reading):
-            conditions = _walk_sort_index(conditions, f.orden)
+        found = filters + reading
+        conditions = _steer(session, account_id, visible(account_id) + found, found, f.orden)
         query = _key_query(conditions, f.orden, after, limit)
         runs.append([Cursor(value, ident) for value, ident in session.execute(query)])
     if len(runs) == 1:

@@ -1,0 +1,141 @@
+"""A kiosk in a real Chromium: enrol, invoice a ticket, go idle, and nothing of the customer
+remains; "Continuar en mi teléfono" shows its QR."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.test_browser import _fill_ticket
+from tests.test_kiosk import enrol_link
+
+pytestmark = pytest.mark.browser
+
+CUSTOMER = ("XOJI740919U48", "xoji740919u48", "ingrid@example.com", "INGRID XODAR JIMENEZ")
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    'a, button, input:not([type=hidden]), select, summary')]
+  .filter(e => e.offsetParent !== null && e.getBoundingClientRect().right > 0)
+  .filter(e => { const r = e.getBoundingClientRect(); return r.height < 48 || r.width < 48; })
+  .map(e => e.outerHTML.slice(0, 80))"""
+VALUES = "() => [...document.querySelectorAll('input, select')].map(e => e.value).join(' ')"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(WTF_CSRF_ENABLED=True)  # the kiosk's forms and pings carry the token
+
+
+def _enrol(page, live_server, app):
+    page.goto(live_server + enrol_link(app))
+    page.get_by_role("button", name="Dar de alta este quiosco").click()
+    page.wait_for_url("**/kiosco/")
+    assert page.locator("h1").inner_text() == "Facture su ticket aquí"
+
+
+def _to_ticket_step(page):
+    page.get_by_role("link", name="Comenzar").click()
+    page.get_by_label("RFC", exact=True).fill("xoji740919u48")
+    page.get_by_role("button", name="Siguiente").click()
+    page.wait_for_url("**/facturar/demo/ticket")
+    assert page.locator("h1").inner_text() == "Datos del ticket"
+
+
+def _nothing_of_the_customer(page):
+    page.wait_for_load_state("load")
+    shown = page.content() + page.evaluate(VALUES)
+    for trace in CUSTOMER:
+        assert trace not in shown
+
+
+def test_invoice_at_the_kiosk_then_idle_wipes_everything(page, live_server, app, demo):
+    ticket = demo["fresh"][0]
+    _enrol(page, live_server, app)
+    assert page.evaluate("htmx.config.historyCacheSize") == 0
+    assert page.evaluate(SMALL_TARGETS) == []
+    assert page.get_by_role("link", name="Entrar").count() == 0
+    _to_ticket_step(page)
+    _fill_ticket(page, ticket)
+    # The régimen's answer refreshes the usos list: choose the uso once it has come.
+    page.wait_for_load_state("networkidle")
+    page.get_by_label("Uso del CFDI").select_option("G03")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate(SMALL_TARGETS) == []  # every field, button, link and "?" ≥ 48 px
+    page.get_by_role("button", name="Generar factura").click()
+    page.wait_for_url("**/facturar/factura/**")
+    assert page.locator("h1").inner_text() == "Su factura está lista"
+    expect(page.get_by_text("Enviamos la factura (XML y PDF) a ingrid@example.com")).to_be_visible()
+    assert page.get_by_role("link", name="Descargar PDF").count() == 0
+
+    # "Imprimir" loads the PDF in a hidden frame and prints it. Headless Chromium cannot print
+    # a PDF frame (no print preview), so only that last call is replaced here.
+    page.evaluate(
+        """() => Object.defineProperty(HTMLIFrameElement.prototype, "contentWindow", {
+             get() { return {print() { window.printed = (window.printed || 0) + 1; }}; }})"""
+    )
+    page.get_by_role("link", name="Imprimir").click()
+    frame = page.locator("iframe#impresion")
+    assert live_server + "/kiosco/factura/" in frame.get_attribute("src")
+    for _ in range(50):  # the frame loads, then prints
+        if page.evaluate("window.printed"):
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate("window.printed") == 1
+    assert any(f.url.endswith(".pdf") for f in page.frames)
+    assert page.url.count("/facturar/factura/") == 1  # the page stayed
+
+    # The customer walks away.
+    app.config.update(KIOSK_IDLE_SECONDS=2, KIOSK_COUNTDOWN_SECONDS=3)
+    page.reload()
+    warning = page.get_by_role("dialog", name="¿Sigue ahí?")
+    expect(warning).to_be_visible(timeout=4000)
+    expect(warning).to_contain_text("La sesión se borrará en")
+    page.get_by_role("button", name="Continuar").click()  # not yet
+    expect(warning).to_be_hidden()
+    assert "/facturar/factura/" in page.url
+    expect(warning).to_be_visible(timeout=4000)
+    page.wait_for_url("**/kiosco/", timeout=6000)
+    assert page.locator("h1").inner_text() == "Facture su ticket aquí"
+    _nothing_of_the_customer(page)
+
+    # Back, back, back: every page is asked for again, and there is nothing left to show.
+    for _ in range(4):
+        page.go_back()
+        _nothing_of_the_customer(page)
+    page.goto(live_server + "/kiosco/")
+    page.get_by_role("link", name="Comenzar").click()
+    assert page.get_by_label("RFC", exact=True).input_value() == ""
+    assert [e for e in page.errors if "404" not in e] == []
+
+
+def test_continue_on_the_phone_shows_a_qr(page, live_server, app, demo):
+    ticket = demo["fresh"][0]
+    _enrol(page, live_server, app)
+    _to_ticket_step(page)
+    page.get_by_label("Número de orden", exact=True).fill(ticket["order"])
+    page.get_by_label("Número de ticket", exact=True).fill(ticket["number"])
+    page.get_by_role("button", name="Continuar en mi teléfono").click()
+    dialog = page.get_by_role("dialog", name="Continúe en su teléfono")
+    expect(dialog).to_be_visible()
+    qr = dialog.get_by_role("img", name="Código QR del enlace para continuar en su teléfono")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.naturalWidth") > 100  # the data: URL loaded under the CSP
+    dialog.get_by_role("button", name="Seguir aquí").click()
+    expect(dialog).to_be_hidden()
+    assert page.get_by_label("Número de ticket", exact=True).input_value() == ticket["number"]
+    assert page.errors == []
+
+
+def test_without_javascript_the_page_goes_home_after_the_idle_time(browser, live_server, app, demo):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    _enrol(page, live_server, app)
+    _to_ticket_step(page)
+    page.get_by_label("Correo electrónico").fill("ingrid@example.com")
+    app.config.update(KIOSK_IDLE_SECONDS=1, KIOSK_COUNTDOWN_SECONDS=1)
+    page.reload()  # the refresh is due 2 s after the page loads
+    page.wait_for_url("**/kiosco/?expirado=1", timeout=6000)
+    assert "La sesión anterior terminó por inactividad" in page.content()
+    _nothing_of_the_customer(page)
+    page.get_by_role("link", name="Comenzar").click()
+    assert page.get_by_label("RFC", exact=True).input_value() == ""
+    context.close()
