@@ -125,11 +125,12 @@ def test_cli_lists_and_revokes(app, client, demo):
     enrol_link(app, "POLANCO", "Caja 2")
     runner = app.test_cli_runner()
     listing = runner.invoke(args=["kiosk", "list"]).output.splitlines()
-    assert listing[0].startswith("1\tactive\tdemo/CENTRO\tCaja 1")
-    assert listing[1].startswith("2\tpending\tdemo/POLANCO\tCaja 2")
-    assert runner.invoke(args=["kiosk", "revoke", "1"]).exit_code == 0
-    assert runner.invoke(args=["kiosk", "list"]).output.startswith("1\trevoked")
-    assert runner.invoke(args=["kiosk", "revoke", "99"]).exit_code != 0
+    first, _ = listing[0].split("\t", 1)  # ids come from the database (not always 1)
+    assert listing[0].startswith(f"{first}\tactive\tdemo/CENTRO\tCaja 1")
+    assert listing[1].startswith(f"{int(first) + 1}\tpending\tdemo/POLANCO\tCaja 2")
+    assert runner.invoke(args=["kiosk", "revoke", first]).exit_code == 0
+    assert runner.invoke(args=["kiosk", "list"]).output.startswith(f"{first}\trevoked")
+    assert runner.invoke(args=["kiosk", "revoke", "999999"]).exit_code != 0
     bad = runner.invoke(args=["kiosk", "enrol", "--branch", "NOPE"])
     assert bad.exit_code != 0 and "CENTRO" in bad.output
 
@@ -160,7 +161,9 @@ def test_a_revoked_or_unknown_kiosk_is_a_normal_browser_again(app, client, demo,
     value = enrol(app, client)
     to_ticket_step(client)
     if revoked:
-        assert app.test_cli_runner().invoke(args=["kiosk", "revoke", "1"]).exit_code == 0
+        listing = app.test_cli_runner().invoke(args=["kiosk", "list"]).output
+        kiosk_id = listing.split("\t", 1)[0]
+        assert app.test_cli_runner().invoke(args=["kiosk", "revoke", kiosk_id]).exit_code == 0
     else:
         client.set_cookie(COOKIE, value[:-3] + "xyz")
     r = client.get("/")
