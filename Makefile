@@ -9,7 +9,10 @@ CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.
 
 export PORT
 
-.PHONY: run test lint translations extract-messages clean
+.PHONY: run test audit lint translations extract-messages clean
+
+# npm writes this file on every install: it stands for audit/node_modules being current.
+AUDIT_TOOLS := audit/node_modules/.package-lock.json
 
 ## make run: install into .venv, migrate, load the demo data, serve with the mail worker beside it
 run: $(VENV)/.installed $(CATALOGS)
@@ -23,13 +26,23 @@ run: $(VENV)/.installed $(CATALOGS)
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 ## make test: the whole suite on SQLite, then on a temporary PostgreSQL server, with Chromium
-test: $(VENV)/.installed-dev $(CATALOGS)
+test: $(VENV)/.installed-dev $(CATALOGS) $(AUDIT_TOOLS)
 	./scripts/ensure_system_packages.sh
 	$(BIN)/ruff check .
 	@echo "== Test suite on SQLite =="
 	$(BIN)/python -m pytest
 	@echo "== Test suite on PostgreSQL =="
 	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest
+
+## make audit: the audits of make test (axe-core, Nu Html Checker), then Lighthouse
+audit: $(VENV)/.installed-dev $(CATALOGS) $(AUDIT_TOOLS)
+	./scripts/audit.sh
+
+# axe-core, vnu-jar and lighthouse from npm, the versions of audit/package-lock.json
+$(AUDIT_TOOLS): audit/package.json audit/package-lock.json
+	./scripts/ensure_system_packages.sh
+	npm ci --prefix audit --no-audit --no-fund
+	@touch $@
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -59,4 +72,4 @@ extract-messages: $(VENV)/.installed
 	    --ignore-obsolete --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache audit/node_modules

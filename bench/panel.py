@@ -200,8 +200,8 @@ def given_target(url: str) -> Iterator[Target]:
     yield Target(kind, url, f"{kind} at {url} (given)", True)
 
 
-def build_app(url: str) -> Flask:
-    work = Path(tempfile.mkdtemp(prefix="autofactura-panel-app-"))
+def build_app(url: str, work: Path) -> Flask:
+    """The app on `url`; its mail and sandbox PAC directories in `work` (nothing is sent)."""
     app = create_app(
         {
             "SECRET_KEY": os.environ["SECRET_KEY"],
@@ -469,7 +469,12 @@ def bare_app() -> Flask:
 
 
 def run_one(target: Target, args) -> None:
-    app = build_app(target.url)
+    with tempfile.TemporaryDirectory(prefix="autofactura-panel-app-") as scratch:
+        _run_one(target, args, Path(scratch))
+
+
+def _run_one(target: Target, args, scratch: Path) -> None:
+    app = build_app(target.url, scratch)
     if target.reused:
         print(f"== {target.label}: reusing the filled database (nothing loaded) ==", flush=True)
         if target.keep_note:  # a kept run's database: to the newest revision (no-op if there)

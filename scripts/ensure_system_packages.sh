@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install what the test suite needs from Debian and is missing: a PostgreSQL server
-# (the suite runs a second time on it) and Chromium with its driver (browser tests).
+# (the suite runs a second time on it), Chromium with its driver (browser tests), and npm and
+# a Java runtime for the audits (axe-core and vnu.jar come from npm; vnu.jar runs on Java).
 set -euo pipefail
 
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
+command -v npm > /dev/null || need+=(npm)
+command -v java > /dev/null || need+=(default-jre-headless)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "Installing from Debian: ${need[*]}"
