@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
+from webapp import create_app
 from webapp.db import make_engine
 from webapp.extensions import db
 from webapp.migrate import alembic_config, upgrade
@@ -38,6 +39,30 @@ def test_migrations_downgrade_and_upgrade_again(tmp_path):
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     upgrade(url)
     assert {t.name for t in metadata.sorted_tables} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_migrations_run_on_a_database_with_data(tmp_path):
+    """SQLite rebuilds tables to alter them: rows pointing at them must not stop it."""
+    from alembic import command
+
+    from webapp import crypto
+    from webapp.demo.data import load_demo
+
+    url = f"sqlite:///{tmp_path / 'filled.db'}"
+    upgrade(url)
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": url, "PAC_SANDBOX_DIR": str(tmp_path)}
+    )
+    with app.app_context():
+        load_demo(db.session, crypto.cipher_from_config(app.config), now=NOW)
+    app.extensions["db"].engine.dispose()
+    command.downgrade(alembic_config(url), "3b32afb7f45b")  # before the panel and the kiosks
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM branch").scalar() == 3
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
 
 
