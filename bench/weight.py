@@ -43,13 +43,12 @@ sys.path.insert(0, str(ROOT))  # run as a script from any directory
 os.environ.setdefault("SECRET_KEY", "bench-secret-key")  # no instance/secret_key written
 
 import brotli  # noqa: E402
+import stamping  # noqa: E402 (the sibling bench: its app builder)
 from flask import Flask  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
-from webapp import create_app, crypto  # noqa: E402
-from webapp.demo.data import load_demo  # noqa: E402
 from webapp.demo.invoices import (  # noqa: E402
     CUSTOMER_EMAIL,
     CUSTOMER_PASSWORD,
@@ -88,25 +87,9 @@ BUCKETS = {"Document": "html", "Stylesheet": "css", "Script": "js", "Image": "im
 
 
 def build_app(directory: Path) -> Flask:
-    from webapp.migrate import upgrade
-
-    url = f"sqlite:///{directory / 'bench.db'}"
-    upgrade(url)
-    app = create_app(
-        {
-            "SECRET_KEY": os.environ["SECRET_KEY"],
-            "DATABASE_URL": url,
-            "MAIL_URL": f"file://{directory / 'mail'}",
-            "BASE_URL": "http://127.0.0.1",
-            "PAC": "sandbox",
-            "PAC_SANDBOX_DIR": str(directory / "sandbox-pac"),
-            "DEBUG": False,
-            "TESTING": False,
-        }
-    )
-    app.logger.disabled = True
+    """The stamping bench's app (demo merchant loaded), plus a customer with a history."""
+    app = stamping.build_app(directory)
     with app.app_context():
-        load_demo(db.session, crypto.cipher_from_config(app.config))
         customer = demo_customer(db.session, datetime.now(UTC))
         db.session.commit()
         load_invoices(db.session, customer.account, HISTORY, datetime.now(UTC), seed=7)
