@@ -13,9 +13,10 @@ from werkzeug.serving import make_server
 from webapp import create_app, crypto
 from webapp.db import make_engine
 from webapp.demo.data import load_demo
+from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
 from webapp.extensions import db
 from webapp.migrate import upgrade
-from webapp.models import Ticket, TicketStatus, metadata
+from webapp.models import Branch, Issuer, StaffRole, Ticket, TicketStatus, metadata
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -110,6 +111,61 @@ def demo(app):
             }
 
         return {"fresh": [pick(t) for t in fresh], "old": pick(old)}
+
+
+# --- Back office: staff of the demo issuer and of another issuer --------------------------
+
+
+@pytest.fixture
+def staff(app, demo):
+    """Emails of staff, every password STAFF_PASSWORD: `operator`, `admin` and `branch`
+    (CENTRO) of the demo issuer, `other_admin` of a second issuer ("otro", EKU9003173C9, one
+    branch NORTE); `other_issuer_id` and `other_branch_id` to try crossing issuers."""
+    from webapp.admin.staff import create_staff
+
+    with app.app_context():
+        issuer = db.session.scalar(select(Issuer).where(Issuer.slug == "demo"))
+        operator, admin, branch = ensure_demo_staff(db.session, issuer)
+        other = Issuer(
+            slug="otro",
+            rfc="EKU9003173C9",
+            legal_name="ESCUELA KEMPER URGATE",
+            regimen_fiscal="601",
+            cp="42501",
+            serie="K",
+        )
+        other.branches = [Branch(code="NORTE", name="Norte", cp="42501", address="")]
+        db.session.add(other)
+        db.session.flush()
+        other_admin = create_staff(
+            db.session,
+            "admin.kemper@example.com",
+            StaffRole.ISSUER_ADMIN,
+            other,
+            password=STAFF_PASSWORD,
+        )
+        db.session.commit()
+        return {
+            "operator": operator.email,
+            "admin": admin.email,
+            "branch": branch.email,
+            "other_admin": other_admin.email,
+            "issuer_id": issuer.id,
+            "other_issuer_id": other.id,
+            "other_branch_id": other.branches[0].id,
+        }
+
+
+@pytest.fixture
+def admin_login():
+    """admin_login(client, email): sign `client` in to the back office (asserts it worked)."""
+
+    def sign_in(client, email: str, password: str = STAFF_PASSWORD):
+        response = client.post("/admin/entrar", data={"email": email, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return response
+
+    return sign_in
 
 
 # --- Real browser: Debian's Chromium driven by Playwright --------------------------------

@@ -45,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webapp.accounts import bp as accounts_bp
     from webapp.accounts import session as _account_sessions  # noqa: F401 (user loader)
+    from webapp.admin import bp as admin_bp
     from webapp.captcha import bp as captcha_bp
     from webapp.cli import register_commands
     from webapp.devmail import bp as devmail_bp
@@ -57,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(kiosk_bp)  # first: its request hook runs before the others'
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(captcha_bp)
     app.register_blueprint(devmail_bp)
     app.register_blueprint(invoicing_bp)

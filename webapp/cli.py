@@ -4,11 +4,12 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
+    from webapp.admin.cli import staff_cli
     from webapp.demo.cli import demo_cli
     from webapp.invoicing.cli import invoices_cli
     from webapp.kiosk.cli import kiosk_cli
     from webapp.mail.cli import mail_cli
     from webapp.migrate import db_cli
 
-    for group in (db_cli, mail_cli, demo_cli, invoices_cli, kiosk_cli):
+    for group in (db_cli, mail_cli, demo_cli, invoices_cli, kiosk_cli, staff_cli):
         app.cli.add_command(group)

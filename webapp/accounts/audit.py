@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from webapp.extensions import db
-from webapp.models import Account, AuditEvent
+from webapp.models import Account, AuditEvent, StaffMember
 
 DEVICE_COOKIE = "dispositivo"
 
@@ -35,10 +35,14 @@ def device_id() -> str:
     return value if value.isalnum() and len(value) == 32 else secrets.token_hex(16)
 
 
-def record(event: str, account: Account | None, device: str = "") -> AuditEvent:
-    """Add an event to the session (committed with the change it records)."""
+def record(
+    event: str, account: Account | None, device: str = "", staff: StaffMember | None = None
+) -> AuditEvent:
+    """Add an event to the session (committed with the change it records): of a customer's
+    `account`, or of a back-office `staff` member."""
     entry = AuditEvent(
         account_id=account.id if account is not None else None,
+        staff_id=staff.id if staff is not None else None,
         event=event,
         ip=(request.remote_addr or "")[:45],
         user_agent=(request.user_agent.string or "")[:255],

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
-from webapp.accounts import audit, bp, passwords, questions, tokens
+from webapp.accounts import audit, bp, lockout, passwords, questions, tokens
 from webapp.accounts.forms import (
     AnswerForm,
     ChangePasswordForm,
@@ -217,7 +217,7 @@ def sign_in_page():
         solved = shown and _captcha_solved()
         account = _find_for_sign_in(form.identifier.data or "")
         now = _now()
-        if account is not None and account.locked_until and account.locked_until > now:
+        if lockout.is_locked(account, now):
             return render_template("accounts/locked.html"), 423
         account_needs = (
             bool(threshold) and account is not None and (account.failed_logins >= threshold)
@@ -233,8 +233,7 @@ def sign_in_page():
             if ok and account.verified and not _temporary_expired(account, now):
                 if rehashed:
                     account.password_hash = rehashed
-                account.failed_logins = 0
-                account.locked_until = None
+                lockout.clear(account)
                 target = ".change_password" if must_change(account, policy, now) else ".home"
                 return _signed_in(account, target)
             audit.record("signin_failed", account)
@@ -258,15 +257,7 @@ def sign_in_page():
 
 
 def _count_failure(account: Account, policy, now: datetime) -> None:
-    account.failed_logins += 1
-    if policy.lock_after_failures and account.failed_logins >= policy.lock_after_failures:
-        account.locked_until = datetime(9999, 1, 1, tzinfo=UTC)  # until recovery
-    elif (
-        policy.throttle_after_failures
-        and account.failed_logins % policy.throttle_after_failures == 0
-    ):
-        account.locked_until = now + timedelta(minutes=policy.throttle_minutes)
-    else:
+    if not lockout.count_failure(account, policy, now):
         return
     audit.record("locked", account)
     _send(

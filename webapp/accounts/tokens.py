@@ -11,30 +11,32 @@ import hashlib
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from webapp.models import Account
+from webapp.models import Account, StaffMember
 
 PURPOSES = {
     "verify": "autofactura-verify-email",
     "reset": "autofactura-reset-password",
     "question": "autofactura-secret-question",
     "recover-step": "autofactura-recovery-step",
+    "staff-password": "autofactura-staff-password",
 }
 
 
-def fingerprint(account: Account) -> str:
+def fingerprint(account: Account | StaffMember) -> str:
+    verified_at = getattr(account, "email_verified_at", None)
     state = "|".join(
         [
             account.email,
             account.password_hash or "",
-            account.email_verified_at.isoformat() if account.email_verified_at else "",
+            verified_at.isoformat() if verified_at else "",
             str(account.session_version),
-            account.secret_answer_hash or "",
+            getattr(account, "secret_answer_hash", None) or "",
         ]
     )
     return hashlib.sha256(state.encode()).hexdigest()[:24]
 
 
-def make_token(secret: str, purpose: str, account: Account) -> str:
+def make_token(secret: str, purpose: str, account: Account | StaffMember) -> str:
     return URLSafeTimedSerializer(secret, salt=PURPOSES[purpose]).dumps(
         {"a": account.id, "f": fingerprint(account)}
     )

@@ -23,21 +23,29 @@ def load_command() -> None:
     """Create the demo merchant: test CSD, 3 branches, 2,000 open tickets (idempotent)."""
     from webapp import crypto
     from webapp.demo import data
+    from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
 
     result = data.load_demo(db.session, crypto.cipher_from_config(current_app.config))
     issuer = result.issuer
+    staff = ensure_demo_staff(db.session, issuer)
+    db.session.commit()
     if not result.created:
         click.echo(
             f"Demo issuer '{issuer.slug}' already exists ({issuer.rfc} {issuer.legal_name}, "
             f"{result.branches} branches, {result.tickets} open tickets): nothing changed."
         )
-        return
+    else:
+        click.echo(
+            f"Created demo issuer '{issuer.slug}': {issuer.rfc} {issuer.legal_name}, "
+            f"test CSD {issuer.csd_number}, {result.branches} branches, "
+            f"{result.tickets} open tickets."
+        )
+        click.echo("Try `flask demo tickets --count 5` for tickets to invoice.")
     click.echo(
-        f"Created demo issuer '{issuer.slug}': {issuer.rfc} {issuer.legal_name}, "
-        f"test CSD {issuer.csd_number}, {result.branches} branches, "
-        f"{result.tickets} open tickets."
+        "Back office (/admin): "
+        + ", ".join(f"{m.email} ({m.role.value})" for m in staff)
+        + f"; password {STAFF_PASSWORD}"
     )
-    click.echo("Try `flask demo tickets --count 5` for tickets to invoice.")
 
 
 @demo_cli.command("tickets")

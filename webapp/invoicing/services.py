@@ -39,6 +39,19 @@ def is_sandbox() -> bool:
     return current_app.config["PAC"] == "sandbox"
 
 
+def pac_status() -> tuple[str, bool, str]:
+    """(provider name, usable, detail) for the dashboard: the sandbox's own certificate
+    loads; a remote provider is configured (its outages show as failed invoices)."""
+    name = current_app.config["PAC"]
+    try:
+        provider = pac()
+        if isinstance(provider, SandboxPac):
+            provider.signer()
+    except Exception as exc:  # noqa: BLE001 (shown to the operator, not raised)
+        return name, False, str(exc)[:200]
+    return name, True, ""
+
+
 def pdf_for(invoice: Invoice, xml: bytes) -> bytes:
     return render_pdf(xml, branch_name=invoice.branch.name, sandbox=is_sandbox())
 

@@ -1,20 +1,34 @@
 """All models; importing this module registers every table on `metadata`."""
 
 from webapp.models.account import Account
+from webapp.models.api import ApiKey, IdempotentRequest, TicketImport
 from webapp.models.audit import AuditEvent
 from webapp.models.base import Base, utcnow
 from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
-from webapp.models.invoice import Invoice, InvoiceArchive, InvoiceStatus, invoice_ticket
+from webapp.models.invoice import (
+    CancelStatus,
+    Invoice,
+    InvoiceArchive,
+    InvoiceStatus,
+    invoice_ticket,
+)
 from webapp.models.issuer import Branch, Issuer
 from webapp.models.kiosk import Kiosk
 from webapp.models.mail import MailAttachment, MailMessage, MailStatus
+from webapp.models.staff import StaffMember, StaffRole
 from webapp.models.ticket import Ticket, TicketLine, TicketStatus
 
 metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "ApiKey",
+    "CancelStatus",
+    "IdempotentRequest",
+    "StaffMember",
+    "StaffRole",
+    "TicketImport",
     "AuditEvent",
     "Base",
     "Branch",

@@ -50,15 +50,15 @@ class Money(TypeDecorator):
         return None if value is None else Decimal(value).quantize(Decimal("0.01"))
 
 
-def status_enum(values: type[enum.StrEnum]) -> Enum:
-    """A status column: stored as its string value, checked by a CHECK constraint."""
+def status_enum(values: type[enum.StrEnum], name: str = "status") -> Enum:
+    """A status column: stored as its string value, checked by a CHECK constraint `name`."""
     return Enum(
         values,
         native_enum=False,
         create_constraint=True,
         length=20,
         values_callable=lambda e: [m.value for m in e],
-        name="status",
+        name=name,
     )
 
 

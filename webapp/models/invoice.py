@@ -39,6 +39,14 @@ class InvoiceStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class CancelStatus(enum.StrEnum):
+    """A cancellation request's state at the PAC/SAT: en proceso, cancelada, rechazada."""
+
+    PENDING = "pending"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
 invoice_ticket = Table(
     "invoice_ticket",
     Base.metadata,
@@ -83,6 +91,9 @@ class Invoice(Base):
         Index("ix_invoice_panel_total", "account_id", "total", "id", "fecha", *_FILTERED),
         Index("ix_invoice_panel_uuid", "account_id", "uuid"),
         Index("ix_invoice_panel_folio", "account_id", "folio"),
+        # The back office's lists: an issuer's invoices, a branch's invoices, newest first.
+        Index("ix_invoice_issuer_id_fecha_id", "issuer_id", "fecha", "id"),
+        Index("ix_invoice_branch_id_fecha_id", "branch_id", "fecha", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,6 +134,23 @@ class Invoice(Base):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    # Factura global (to XAXX010101000): InformacionGlobal's Periodicidad, Meses and Año.
+    is_global: Mapped[bool] = mapped_column(default=False, server_default=false())
+    global_periodicity: Mapped[str | None] = mapped_column(String(2))
+    global_months: Mapped[str | None] = mapped_column(String(2))
+    global_year: Mapped[int | None]
+    # A global invoice holding a ticket that was later invoiced on its own: to be cancelled
+    # with motive 04 and reissued without that sale.
+    needs_correction: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Cancellation (motive 01 names the replacing invoice, issued first).
+    cancel_status: Mapped[CancelStatus | None] = mapped_column(
+        status_enum(CancelStatus, "cancel_status")
+    )
+    cancel_motive: Mapped[str | None] = mapped_column(String(2))
+    cancel_replacement_uuid: Mapped[str | None] = mapped_column(String(36))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     stamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

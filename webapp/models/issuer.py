@@ -49,6 +49,17 @@ class Issuer(Base):
     # Customers without an account may invoice on the web (delivered by email); when off, the
     # web flow asks them to sign in. Kiosks always invoice without an account.
     guest_invoicing: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Factura global: c_Periodicidad (01 diaria, 02 semanal, 03 quincenal, 04 mensual,
+    # 05 bimestral) of the periods the back office offers.
+    global_periodicity: Mapped[str] = mapped_column(String(2), default="01", server_default="01")
+    # Stamping provider of this issuer (None: the deployment's PAC setting) and its credentials
+    # (JSON, encrypted at rest like the CSD, never shown again).
+    pac_provider: Mapped[str | None] = mapped_column(String(20))
+    pac_credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Branding on the customer pages and the PDF: a small logo (PNG or SVG) and a main colour.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    logo_type: Mapped[str | None] = mapped_column(String(40))
+    brand_color: Mapped[str | None] = mapped_column(String(7))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     branches: Mapped[list[Branch]] = relationship(back_populates="issuer", order_by="Branch.code")

@@ -1,0 +1,19 @@
+"""The merchant back office (/admin): staff sign-in, issuer settings, branches, API keys,
+ticket imports, invoices, cancellations, global invoices and the dashboard.
+
+Every view is behind `auth.staff_required` and reaches data only through `scope`.
+"""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+from webapp.admin import (  # noqa: E402,F401 (routes register on bp)
+    apikeys,
+    branches,
+    globals,
+    imports,
+    invoices,
+    routes,
+    settings,
+)

@@ -1,0 +1,1 @@
+"""Back office: apikeys (being built)."""

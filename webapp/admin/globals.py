@@ -1,0 +1,1 @@
+"""Back office: globals (being built)."""

@@ -1,0 +1,31 @@
+"""The back office's menu: each entry shows when its view exists and the staff's role may
+open it."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from webapp.models import StaffMember, StaffRole
+
+ADMIN, BRANCH = StaffRole.ISSUER_ADMIN, StaffRole.BRANCH_STAFF
+
+ENTRIES = [
+    ("admin.home", _l("Resumen"), (ADMIN, BRANCH)),
+    ("admin.invoices", _l("Facturas"), (ADMIN, BRANCH)),
+    ("admin.global_invoices", _l("Factura global"), (ADMIN,)),
+    ("admin.imports", _l("Tickets"), (ADMIN, BRANCH)),
+    ("admin.branches", _l("Sucursales"), (ADMIN,)),
+    ("admin.api_keys", _l("API"), (ADMIN,)),
+    ("admin.settings", _l("Emisor"), (ADMIN,)),
+    ("admin.issuers", _l("Emisores"), ()),
+]
+
+
+def entries(member: StaffMember) -> list[tuple[str, str]]:
+    views = current_app.view_functions
+    return [
+        (endpoint, label)
+        for endpoint, label, roles in ENTRIES
+        if endpoint in views and (member.role is StaffRole.OPERATOR or member.role in roles)
+    ]

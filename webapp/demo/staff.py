@@ -1,0 +1,31 @@
+"""Demo back-office staff: the platform operator, the demo issuer's admin and one branch's
+staff, with a known password (printed by `flask demo load`, in the README)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.admin.staff import create_staff
+from webapp.models import Issuer, StaffMember, StaffRole
+
+STAFF_PASSWORD = "Comercio-Demo-2026"  # noqa: S105 (demo data, printed by the command)
+OPERATOR_EMAIL = "operador@example.com"
+ADMIN_EMAIL = "admin.gaviota@example.com"
+BRANCH_EMAIL = "centro.gaviota@example.com"
+
+
+def ensure_demo_staff(session: Session, issuer: Issuer) -> list[StaffMember]:
+    """The three demo staff members, created when missing (idempotent); flushes."""
+    wanted = [
+        (OPERATOR_EMAIL, StaffRole.OPERATOR, None, None),
+        (ADMIN_EMAIL, StaffRole.ISSUER_ADMIN, issuer, None),
+        (BRANCH_EMAIL, StaffRole.BRANCH_STAFF, issuer, issuer.branches[0]),
+    ]
+    members = []
+    for email, role, owner, branch in wanted:
+        member = session.scalar(select(StaffMember).where(StaffMember.email == email))
+        if member is None:
+            member = create_staff(session, email, role, owner, branch, password=STAFF_PASSWORD)
+        members.append(member)
+    return members
