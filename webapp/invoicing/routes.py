@@ -290,7 +290,7 @@ def _stamp_and_show(issuer, invoice):
             session,
             invoice,
             signer=services.signer_for(issuer),
-            pac=services.pac(),
+            pac=services.pac_for(issuer),
             render_pdf=services.pdf_for,
             on_stamped=lambda inv: (
                 inv.delivery_email and services.queue_invoice_mail(session, inv, inv.delivery_email)

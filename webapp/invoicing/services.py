@@ -35,6 +35,11 @@ def pac() -> Pac:
     return app.extensions["pac"]
 
 
+def pac_for(issuer) -> Pac:
+    """The stamping provider of `issuer`: for now the deployment's (see pac())."""
+    return pac()
+
+
 def is_sandbox() -> bool:
     return current_app.config["PAC"] == "sandbox"
 
