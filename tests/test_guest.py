@@ -3,9 +3,12 @@ that later registers that RFC and verifies that address."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+import pytest
 from sqlalchemy import select
 
-from tests.test_accounts import complete, link_in, mails, sign_in
+from tests.test_accounts import complete, link_in, mails, solved_captcha
 from tests.test_invoicing import RECEPTOR, RFC, start, ticket_data
 from tests.test_kiosk import enrol
 from tests.test_panel import OTHER_RFC, PASSWORD, _account, public_ids, stamp
@@ -68,16 +71,25 @@ def test_without_guest_invoicing_the_web_asks_to_sign_in(app, client, demo):
     _guest_invoicing(app, False)
     for url in ("/facturar/demo/", "/facturar/demo/rfc", "/facturar/demo/ticket"):
         r = client.get(url)
-        assert r.status_code == 303 and r.headers["Location"] == "/cuenta/entrar", url
+        assert r.status_code == 303, url
+        assert r.headers["Location"] == "/cuenta/entrar?next=" + url, url
     page = client.get("/cuenta/entrar").get_data(as_text=True)
     assert "TIENDAS DEMO LA GAVIOTA factura sólo a clientes con cuenta" in page
     assert "TIENDAS DEMO LA GAVIOTA factura sólo" not in client.get("/").get_data(as_text=True)
     inline = client.post("/facturar/demo/ticket/campo/total", headers={"HX-Request": "true"})
-    assert inline.status_code == 204 and inline.headers["HX-Redirect"] == "/cuenta/entrar"
+    assert inline.status_code == 204
+    assert inline.headers["HX-Redirect"] == "/cuenta/entrar?next=/facturar/demo/"
 
     with app.app_context():
         _account(RFC, RECEPTOR["email"])
-    assert sign_in(client, RFC, PASSWORD).status_code == 303
+    # Signing in from the page the customer was sent to returns them to the flow.
+    page = client.get("/cuenta/entrar?next=/facturar/demo/rfc").get_data(as_text=True)
+    assert 'action="/cuenta/entrar?next=/facturar/demo/rfc"' in page
+    r = client.post(
+        "/cuenta/entrar?next=/facturar/demo/rfc",
+        data={"identifier": RFC, "password": PASSWORD, **solved_captcha(app, page)},
+    )
+    assert r.status_code == 303 and r.headers["Location"] == "/facturar/demo/rfc"
     public_id = stamp(client, demo["fresh"][0])
     with app.app_context():
         invoice = db.session.scalar(select(Invoice).where(Invoice.public_id == public_id))
@@ -90,3 +102,17 @@ def test_kiosks_always_invoice_as_guests(app, client, demo):
     r = client.post("/facturar/demo/rfc", data={"rfc": RFC})
     assert r.status_code == 303 and r.headers["Location"].endswith("/facturar/demo/ticket")
     assert client.get("/facturar/demo/ticket").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/admin/"]
+)
+def test_sign_in_never_sends_elsewhere(app, client, target):
+    with app.app_context():
+        _account(RFC, RECEPTOR["email"])
+    page = client.get("/cuenta/entrar").get_data(as_text=True)
+    r = client.post(
+        "/cuenta/entrar?" + urlencode({"next": target}),
+        data={"identifier": RFC, "password": PASSWORD, **solved_captcha(app, page)},
+    )
+    assert r.status_code == 303 and r.headers["Location"] == "/cuenta/"

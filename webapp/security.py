@@ -64,3 +64,11 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))
     app.after_request(_headers)
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` when it is a path on this site (for a `next` parameter), else None: no
+    scheme, no host, no `//` or backslash tricks that browsers read as another host."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None

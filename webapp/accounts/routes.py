@@ -28,6 +28,7 @@ from webapp.htmx import is_htmx, render
 from webapp.issuing import ownership
 from webapp.mail import queue_mail
 from webapp.models import Account
+from webapp.security import local_path
 
 
 def _policy():
@@ -234,8 +235,9 @@ def sign_in_page():
                 if rehashed:
                     account.password_hash = rehashed
                 lockout.clear(account)
-                target = ".change_password" if must_change(account, policy, now) else ".home"
-                return _signed_in(account, target)
+                if must_change(account, policy, now):
+                    return _signed_in(account, ".change_password")
+                return _signed_in(account, next_url=_safe_next(request.args.get("next")))
             audit.record("signin_failed", account)
             if account is not None and account.verified:
                 _count_failure(account, policy, now)
@@ -268,8 +270,15 @@ def _count_failure(account: Account, policy, now: datetime) -> None:
     )
 
 
-def _signed_in(account: Account, target: str = ".home"):
-    """Sign in, record it with this browser's device, tell the owner about a new device."""
+def _safe_next(target: str | None) -> str | None:
+    """`target` when it is a path of the customer's side of this site, else None."""
+    path = local_path(target)
+    return None if path is None or path.startswith("/admin") else path
+
+
+def _signed_in(account: Account, target: str = ".home", next_url: str | None = None):
+    """Sign in, record it with this browser's device, tell the owner about a new device;
+    then go to `next_url` if given, else to the view `target`."""
     device = audit.device_id()
     if (
         _policy().new_device_notice
@@ -280,7 +289,7 @@ def _signed_in(account: Account, target: str = ".home"):
     audit.record("signin", account, device)
     sign_in(account)
     db.session.commit()
-    response = redirect(url_for(target), 303)
+    response = redirect(next_url or url_for(target), 303)
     response.set_cookie(
         audit.DEVICE_COOKIE,
         device,

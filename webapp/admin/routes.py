@@ -18,6 +18,7 @@ from webapp.extensions import db, limiter
 from webapp.invoicing.services import pac_status
 from webapp.mail import queue_mail
 from webapp.models import Issuer, StaffMember, StaffRole
+from webapp.security import local_path
 
 FAILURES = "staff_signin_failures"
 
@@ -58,9 +59,8 @@ def password_link(member: StaffMember) -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/admin") and not target.startswith("//"):
-        return target
-    return url_for("admin.home")
+    path = local_path(target)
+    return path if path and path.startswith("/admin") else url_for("admin.home")
 
 
 @bp.route("/entrar", methods=["GET", "POST"])

@@ -84,7 +84,8 @@ def _guests_allowed():
             issuer=issuer.legal_name,
         )
     )
-    return redirect_any(url_for("accounts.sign_in"))
+    back = url_for(".branch", slug=slug) if request.method == "POST" else request.full_path
+    return redirect_any(url_for("accounts.sign_in", next=back.rstrip("?")))
 
 
 @bp.get("/")
