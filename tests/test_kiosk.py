@@ -200,9 +200,14 @@ def test_kiosk_pages_are_not_stored_offer_no_saved_values_and_keep_no_history(ki
         ticket_page
     )
     assert "Continuar en mi teléfono" in ticket_page
+    # The branch is fixed: the steps start at the RFC.
+    steps = re.search(r'<ol class="progress".*?</ol>', ticket_page, re.S).group(0)
+    assert "Sucursal" not in steps and "RFC" in steps
 
 
 def test_a_normal_browser_is_unchanged(client, demo):
+    steps = client.get("/facturar/demo/").get_data(as_text=True)
+    assert re.search(r'<ol class="progress".*?Sucursal.*?</ol>', steps, re.S)
     html = client.get("/").get_data(as_text=True)
     assert "historyCacheSize" not in html and "kiosk" not in html
     assert re.search(r'<body hx-headers=\'\{"X-CSRFToken": "[^"]+"\}\'>', html)
