@@ -23,6 +23,17 @@
     opener = null;
   }, true);
 
+  // A page or a swapped form that comes back with errors puts the focus on the first field to
+  // fix (its message is tied to it by aria-describedby, so it is read out), unless the
+  // customer is already somewhere else.
+  function focusFirstError(root) {
+    var field = root.querySelector && root.querySelector("[aria-invalid=true]");
+    var active = document.activeElement;
+    if (field && (!active || active === document.body)) field.focus();
+  }
+  focusFirstError(document);
+  document.addEventListener("htmx:afterSettle", function (event) { focusFirstError(event.detail.elt); });
+
   // Inline validation re-renders a field's wrapper ("campo-…"). On a slow network its answer
   // may come after the customer typed or chose more: a swap (or out-of-band swap) of a field
   // whose value changed since the request left is dropped; the newer input sent its own.

@@ -193,3 +193,13 @@ def test_change_password_page_without_javascript(browser, live_server, app):
     page.get_by_role("button", name="Guardar").click()
     assert "Su contraseña cambió." in page.content()
     context.close()
+
+
+def test_a_form_returned_with_errors_focuses_the_first_field_to_fix(page, live_server, demo):
+    page.goto(live_server + "/facturar/demo/")
+    page.get_by_label("Sucursal Centro Histórico").check()
+    page.get_by_role("button", name="Siguiente").click()
+    page.get_by_label("RFC", exact=True).fill("NOESUNRFC")
+    page.get_by_role("button", name="Siguiente").click()
+    expect(page.locator("#rfc-error")).to_be_visible()
+    expect(page.get_by_label("RFC", exact=True)).to_be_focused()
