@@ -28,7 +28,7 @@ TFD = "{http://www.sat.gob.mx/TimbreFiscalDigital}"
 
 
 def start(client, branch_id, rfc=RFC):
-    assert client.get("/facturar/").headers["Location"].endswith("/facturar/demo/")
+    assert client.get("/facturar/demo/").status_code == 200
     r = client.post("/facturar/demo/", data={"branch": str(branch_id)})
     assert r.status_code == 303 and r.headers["Location"].endswith("/facturar/demo/rfc")
     r = client.post("/facturar/demo/rfc", data={"rfc": rfc})
@@ -375,3 +375,13 @@ def test_a_signed_in_customer_gets_their_data_filled_in(app, client, demo):
     assert "INGRID" not in other.get("/facturar/demo/ticket").get_data(as_text=True)
     start(client, second["branch_id"], rfc="CACX7605101P8")
     assert "INGRID" not in client.get("/facturar/demo/ticket").get_data(as_text=True)
+
+
+def test_one_merchant_goes_straight_to_its_branches_several_are_listed(client, demo, staff):
+    # `staff` adds a second issuer; with one only, /facturar/ redirects (see start()).
+    page = client.get("/facturar/").get_data(as_text=True)
+    assert "TIENDAS DEMO LA GAVIOTA" in page and "ESCUELA KEMPER URGATE" in page
+
+
+def test_one_merchant_goes_straight_to_its_branches(client, demo):
+    assert client.get("/facturar/").headers["Location"].endswith("/facturar/demo/")
