@@ -377,7 +377,7 @@ def test_a_signed_in_customer_gets_their_data_filled_in(app, client, demo):
     assert "INGRID" not in client.get("/facturar/demo/ticket").get_data(as_text=True)
 
 
-def test_one_merchant_goes_straight_to_its_branches_several_are_listed(client, demo, staff):
+def test_several_merchants_are_listed(client, demo, staff):
     # `staff` adds a second issuer; with one only, /facturar/ redirects (see start()).
     page = client.get("/facturar/").get_data(as_text=True)
     assert "TIENDAS DEMO LA GAVIOTA" in page and "ESCUELA KEMPER URGATE" in page
