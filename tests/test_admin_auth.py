@@ -106,3 +106,15 @@ def test_recovery_same_answer_and_single_use_link(app, client, staff):
     assert client.get("/admin/").status_code == 200
     again = client.post(link, data={"password": new + "x", "password_confirm": new + "x"})
     assert again.status_code == 410
+
+
+def test_a_disabled_member_is_told_no_like_anyone(app, client, staff):
+    with app.app_context():
+        member = db.session.scalar(select(StaffMember).where(StaffMember.email == staff["admin"]))
+        member.active = False
+        db.session.commit()
+    response = client.post(
+        "/admin/entrar", data={"email": staff["admin"], "password": STAFF_PASSWORD}
+    )
+    assert response.status_code == 401
+    assert "El correo o la contraseña no son correctos." in response.get_data(as_text=True)

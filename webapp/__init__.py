@@ -46,6 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.accounts import bp as accounts_bp
     from webapp.accounts import session as _account_sessions  # noqa: F401 (user loader)
     from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
+    from webapp.branding import bp as branding_bp
     from webapp.captcha import bp as captcha_bp
     from webapp.cli import register_commands
     from webapp.devmail import bp as devmail_bp
@@ -59,6 +61,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(branding_bp)
     app.register_blueprint(captcha_bp)
     app.register_blueprint(devmail_bp)
     app.register_blueprint(invoicing_bp)

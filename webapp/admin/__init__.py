@@ -14,6 +14,7 @@ from webapp.admin import (  # noqa: E402,F401 (routes register on bp)
     globals,
     imports,
     invoices,
+    people,
     routes,
     settings,
 )

@@ -17,6 +17,7 @@ ENTRIES = [
     ("admin.imports", _l("Tickets"), (ADMIN, BRANCH)),
     ("admin.branches", _l("Sucursales"), (ADMIN,)),
     ("admin.api_keys", _l("API"), (ADMIN,)),
+    ("admin.people", _l("Personal"), (ADMIN,)),
     ("admin.settings", _l("Emisor"), (ADMIN,)),
     ("admin.issuers", _l("Emisores"), ()),
 ]

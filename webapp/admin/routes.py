@@ -85,7 +85,6 @@ def sign_in():
             request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
         )
         needs = bool(threshold) and member is not None and member.failed_logins >= threshold
-        ok = False
         if shown and not solved:
             error = _("Escriba los números de la imagen o del audio tal como aparecen.")
         elif not (needs and not solved):
@@ -101,7 +100,7 @@ def sign_in():
                 session.pop(FAILURES, None)
                 db.session.commit()
                 return redirect(_safe_next(request.args.get("next")), 303)
-        if not ok and error is None:
+        if error is None:  # wrong password, or an account that may not sign in
             if member is not None and member.verified:
                 audit.record("signin_failed", None, staff=member)
                 if lockout.count_failure(member, policy, now):

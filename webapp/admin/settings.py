@@ -1,1 +1,375 @@
-"""Back office: settings (being built)."""
+"""Back office: the issuer's settings (/admin/emisor), issuer admins and the operator only.
+
+One page with a form per concern, each posting to its own URL: fiscal data, invoicing policy,
+the CSD (in a <dialog>), the PAC and its credentials, and the logo and main colour. A form
+that does not pass comes back with the messages next to its fields and 422; one that passes
+redirects (303) to the page with a notice. Secrets (the CSD's key and password, the PAC's
+credentials) are encrypted at rest and never shown again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from flask import abort, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from webapp import branding, crypto
+from webapp.admin import bp, scope
+from webapp.admin.auth import current_staff, staff_required
+from webapp.admin.settings_forms import (
+    PAC_LABELS,
+    BillingForm,
+    BrandForm,
+    CsdForm,
+    FiscalForm,
+    PacForm,
+    check_billing,
+    check_fiscal,
+    check_pac,
+    normalized_legal_name,
+)
+from webapp.csd import EXPIRY_WARNING_DAYS, CSDError, store_csd, stored_info
+from webapp.extensions import db
+from webapp.fiscal.rfc import normalize_rfc
+from webapp.htmx import is_htmx, render
+from webapp.models import Invoice, Issuer, StaffRole
+
+NOTICES = {
+    "fiscal": _l("Datos fiscales guardados."),
+    "fiscal_rfc": _l(
+        "Datos fiscales guardados. El RFC cambió: suba el CSD del nuevo RFC para poder facturar."
+    ),
+    "facturacion": _l("Política de facturación guardada."),
+    "csd": _l("Certificado (CSD) guardado."),
+    "pac": _l("Proveedor de timbrado guardado."),
+    "marca": _l("Logotipo y color guardados."),
+}
+
+
+def _may_change_rfc() -> bool:
+    member = current_staff()
+    return member is not None and member.role is StaffRole.OPERATOR
+
+
+def _highest_folio(issuer: Issuer):
+    def highest(serie: str) -> int:
+        query = select(func.max(Invoice.folio)).where(
+            Invoice.issuer_id == issuer.id, Invoice.serie == serie
+        )
+        return db.session.scalar(query) or 0
+
+    return highest
+
+
+def _fiscal_form(issuer: Issuer, posted: bool = False) -> FiscalForm:
+    if posted:
+        form = FiscalForm()
+    else:
+        form = FiscalForm(
+            formdata=None,
+            rfc=issuer.rfc,
+            legal_name=issuer.legal_name,
+            regimen=issuer.regimen_fiscal,
+            cp=issuer.cp,
+        )
+    if not _may_change_rfc():
+        form.rfc.render_kw = dict(form.rfc.render_kw or {}, readonly=True)
+        form.rfc.data = issuer.rfc
+    form.fill_choices(form.rfc.data if posted and _may_change_rfc() else issuer.rfc)
+    return form
+
+
+def _billing_form(issuer: Issuer, posted: bool = False) -> BillingForm:
+    if posted:
+        return BillingForm()
+    form = BillingForm(formdata=None)
+    form.fill_from(issuer)
+    return form
+
+
+def _pac_form(issuer: Issuer, posted: bool = False) -> PacForm:
+    if posted:
+        return PacForm()
+    return PacForm(formdata=None, provider=issuer.pac_provider or "")
+
+
+def _brand_form(issuer: Issuer, posted: bool = False) -> BrandForm:
+    if posted:
+        return BrandForm()
+    return BrandForm(formdata=None, color=issuer.brand_color or "")
+
+
+def _show(form, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        form[name].errors = [message]
+
+
+def _page(issuer: Issuer, status: int = 200, **forms):
+    """The settings page; `forms` holds the posted form (with its errors) by its name."""
+    now = datetime.now(UTC)
+    csd = stored_info(issuer)
+    context = {
+        "issuer": issuer,
+        "fiscal_form": forms.get("fiscal_form") or _fiscal_form(issuer),
+        "billing_form": forms.get("billing_form") or _billing_form(issuer),
+        "pac_form": forms.get("pac_form") or _pac_form(issuer),
+        "brand_form": forms.get("brand_form") or _brand_form(issuer),
+        "csd": csd,
+        "csd_expired": csd is not None and now >= csd.valid_to,
+        "csd_expires_soon": csd is not None and csd.expires_soon(now),
+        "csd_days_left": csd.days_left(now) if csd else None,
+        "warning_days": EXPIRY_WARNING_DAYS,
+        "may_change_rfc": _may_change_rfc(),
+        "pac_labels": PAC_LABELS,
+        "pac_saved": bool(issuer.pac_credentials_encrypted),
+        "notice": NOTICES.get(request.args.get("guardado", "")),
+    }
+    return render("admin/settings.html", "content", status=status, **context)
+
+
+def _saved(what: str):
+    url = url_for("admin.settings", guardado=what)
+    if is_htmx():
+        return "", 204, {"HX-Redirect": url}
+    return redirect(url, 303)
+
+
+@bp.get("/emisor")
+@staff_required(StaffRole.ISSUER_ADMIN)
+def settings():
+    """Datos del emisor: every setting, secrets never shown."""
+    return _page(scope.issuer())
+
+
+@bp.post("/emisor/fiscal")
+@staff_required(StaffRole.ISSUER_ADMIN)
+def settings_fiscal():
+    issuer = scope.issuer()
+    form = _fiscal_form(issuer, posted=True)
+    errors = check_fiscal(form, issuer, _may_change_rfc()) if form.validate_on_submit() else {}
+    new_rfc = normalize_rfc(form.rfc.data) if _may_change_rfc() else issuer.rfc
+    if form.is_submitted() and not errors and new_rfc != issuer.rfc:
+        taken = db.session.scalar(select(Issuer.id).where(Issuer.rfc == new_rfc))
+        if taken is not None:
+            errors["rfc"] = _("Ese RFC ya es de otro emisor de la plataforma.")
+    _show(form, errors)
+    if not form.is_submitted() or any(f.errors for f in form):
+        return _page(issuer, 422, fiscal_form=form)
+    what = "fiscal"
+    if new_rfc != issuer.rfc:
+        # The CSD names the RFC: the old one cannot sign for the new RFC.
+        issuer.rfc = new_rfc
+        issuer.csd_certificate = issuer.csd_key_encrypted = issuer.csd_password_encrypted = None
+        issuer.csd_number = issuer.csd_valid_from = issuer.csd_valid_to = None
+        what = "fiscal_rfc"
+    issuer.legal_name = normalized_legal_name(form.legal_name.data)
+    issuer.regimen_fiscal = form.regimen.data.strip()
+    issuer.cp = form.cp.data
+    db.session.commit()
+    return _saved(what)
+
+
+@bp.post("/emisor/facturacion")
+@staff_required(StaffRole.ISSUER_ADMIN)
+def settings_billing():
+    issuer = scope.issuer()
+    form = _billing_form(issuer, posted=True)
+    csrf_ok = form.validate_on_submit() or "csrf_token" not in form.errors
+    for field in form:  # the fields are judged by check_billing, in Spanish
+        if field.name != "csrf_token":
+            field.errors = []
+    errors, policy = check_billing(form, _highest_folio(issuer))
+    _show(form, errors)
+    if errors or not csrf_ok:
+        return _page(issuer, 422, billing_form=form)
+    issuer.serie, issuer.next_folio = form.serie.data, form.next_folio.data
+    issuer.window_policy = policy
+    issuer.formas_pago = ",".join(form.formas_pago.data)
+    issuer.global_policy = form.global_policy.data
+    issuer.global_periodicity = form.global_periodicity.data
+    issuer.guest_invoicing = bool(form.guest_invoicing.data)
+    db.session.commit()
+    return _saved("facturacion")
+
+
+# --- CSD ------------------------------------------------------------------------------------
+
+
+def _date(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def csd_message(error: CSDError, rfc: str) -> str:
+    """The Spanish message of a refused upload."""
+    if error.code == "expired":
+        return _(
+            "Este certificado venció el %(to)s (vigente desde el %(from_)s). "
+            "Tramite un CSD nuevo en el portal del SAT.",
+            to=_date(error.valid_to),
+            from_=_date(error.valid_from),
+        )
+    if error.code == "not_yet_valid":
+        return _(
+            "Este certificado será vigente a partir del %(from_)s (hasta el %(to)s); "
+            "súbalo cuando empiece su vigencia.",
+            to=_date(error.valid_to),
+            from_=_date(error.valid_from),
+        )
+    if error.code == "rfc":
+        return _(
+            "Este certificado es del RFC %(other)s, no del emisor (%(rfc)s).",
+            other=error.rfc or "?",
+            rfc=rfc,
+        )
+    return {
+        "cer_format": _("El archivo no es un certificado (.cer) válido."),
+        "key_format": _("El archivo no es una llave privada (.key) del SAT."),
+        "password": _("La contraseña no abre esta llave privada. Revísela e intente de nuevo."),
+        "mismatch": _("Esta llave privada no corresponde al certificado."),
+        "fiel": _(
+            "Este certificado es una e.firma (FIEL), que no sirve para facturar. "
+            "Suba su Certificado de Sello Digital (CSD)."
+        ),
+        "not_csd": _("Este certificado no es un Certificado de Sello Digital (CSD)."),
+    }.get(error.code, _("No se pudo leer el certificado."))
+
+
+UPLOAD_MAX_BYTES = 256 * 1024
+"""Largest body of an upload here (a CSD's files are about 2 KB each, a logo 50 KB at most);
+the app-wide MAX_CONTENT_LENGTH still applies first. Larger: 413 (webapp.errors)."""
+
+
+def _limit_upload() -> None:
+    if (request.content_length or 0) > UPLOAD_MAX_BYTES:
+        abort(413)
+
+
+def _upload(field) -> bytes:
+    data = field.data
+    return data.read() if data is not None and hasattr(data, "read") else b""
+
+
+def _csd_page(issuer: Issuer, form: CsdForm, status: int = 200):
+    """The upload form: a page, or to htmx the `dialog` block shown in base.html's modal."""
+    return render(
+        "admin/settings_csd.html",
+        "dialog",
+        status=status,
+        form=form,
+        issuer=issuer,
+        csd=stored_info(issuer),
+        in_dialog=is_htmx(),
+    )
+
+
+@bp.route("/emisor/csd", methods=["GET", "POST"])
+@staff_required(StaffRole.ISSUER_ADMIN)
+def settings_csd():
+    """Subir el CSD: .cer, .key and its password, judged before anything is stored."""
+    issuer = scope.issuer()
+    form = CsdForm()
+    if request.method == "GET":
+        return _csd_page(issuer, form)
+    _limit_upload()
+    if not form.validate_on_submit():
+        return _csd_page(issuer, form, 422)
+    cer, key, password = _upload(form.cer), _upload(form.key), form.password.data or ""
+    if not cer:
+        form.cer.errors = [_("Elija el archivo .cer del certificado.")]
+    if not key:
+        form.key.errors = [_("Elija el archivo .key de la llave privada.")]
+    if not password:
+        form.password.errors = [_("Escriba la contraseña de la llave privada.")]
+    if not (cer and key and password):
+        return _csd_page(issuer, form, 422)
+    try:
+        store_csd(issuer, cer, key, password, now=datetime.now(UTC))
+    except CSDError as error:
+        db.session.rollback()
+        form[error.field].errors = [csd_message(error, issuer.rfc)]
+        return _csd_page(issuer, form, 422)
+    db.session.commit()
+    return _saved("csd")
+
+
+# --- PAC ------------------------------------------------------------------------------------
+
+
+@bp.post("/emisor/pac")
+@staff_required(StaffRole.ISSUER_ADMIN)
+def settings_pac():
+    issuer = scope.issuer()
+    form = _pac_form(issuer, posted=True)
+    if not form.validate_on_submit():
+        return _page(issuer, 422, pac_form=form)
+    errors, credentials = check_pac(
+        form, issuer.pac_provider, bool(issuer.pac_credentials_encrypted)
+    )
+    _show(form, errors)
+    if errors:
+        return _page(issuer, 422, pac_form=form)
+    issuer.pac_provider = form.provider.data or None
+    if credentials is not None:
+        issuer.pac_credentials_encrypted = (
+            crypto.encrypt(json.dumps(credentials).encode()) if credentials else None
+        )
+    db.session.commit()
+    return _saved("pac")
+
+
+# --- Logo and colour ------------------------------------------------------------------------
+
+
+def logo_message(problem: str) -> str:
+    return {
+        "empty": _("El archivo está vacío."),
+        "too_big": _("El logotipo debe pesar como máximo 50 KB."),
+        "format": _("El logotipo debe ser una imagen PNG o SVG."),
+        "svg_invalid": _("El archivo SVG no es válido."),
+        "svg_unsafe": _(
+            "El SVG contiene scripts, eventos, entidades o referencias externas; "
+            "súbalo sin ellos o en PNG."
+        ),
+    }[problem]
+
+
+@bp.post("/emisor/marca")
+@staff_required(StaffRole.ISSUER_ADMIN)
+def settings_brand():
+    issuer = scope.issuer()
+    _limit_upload()
+    form = _brand_form(issuer, posted=True)
+    if not form.validate_on_submit():
+        return _page(issuer, 422, brand_form=form)
+    color, problem = branding.check_color(form.color.data)
+    if problem == "format":
+        form.color.errors = [_("Escriba el color como #rrggbb, por ejemplo #0b5d3b.")]
+    elif problem == "contrast":
+        ratio = branding.contrast_with_white(color)
+        form.color.errors = [
+            _(
+                "El texto blanco sobre %(color)s tiene un contraste de %(ratio)s:1; se necesita "
+                "al menos 4.5:1 (WCAG AA). Elija un color más oscuro.",
+                color=color,
+                ratio=f"{ratio:.2f}",
+            )
+        ]
+    data = _upload(form.logo)
+    logo_type = None
+    if data:
+        logo_type, logo_problem = branding.check_logo(data)
+        if logo_problem:
+            form.logo.errors = [logo_message(logo_problem)]
+    if any(f.errors for f in form):
+        return _page(issuer, 422, brand_form=form)
+    issuer.brand_color = color
+    if data:
+        issuer.logo, issuer.logo_type = data, logo_type
+    elif form.remove_logo.data:
+        issuer.logo = issuer.logo_type = None
+    db.session.commit()
+    return _saved("marca")

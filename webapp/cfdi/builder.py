@@ -71,6 +71,13 @@ def _concepto(line: Line) -> cfdi40.Concepto:
     )
 
 
+def _informacion_global(draft: Draft) -> cfdi40.InformacionGlobal | None:
+    info = draft.informacion_global
+    if info is None:
+        return None
+    return cfdi40.InformacionGlobal(periodicidad=info.periodicidad, meses=info.meses, ano=info.año)
+
+
 def build(draft: Draft) -> cfdi40.Comprobante:
     """The unsigned Comprobante (Ingreso, Exportacion 01) for `draft`.
 
@@ -101,6 +108,7 @@ def build(draft: Draft) -> cfdi40.Comprobante:
             forma_pago=draft.forma_pago,
             metodo_pago=draft.metodo_pago,
             fecha=cfdi_fecha(draft.fecha, draft.lugar_expedicion),
+            informacion_global=_informacion_global(draft),
         )
     _check(comprobante, amounts.totals(draft.lines))
     return comprobante

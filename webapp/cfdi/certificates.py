@@ -28,11 +28,15 @@ def sat_style_certificate(
     valid_from: datetime,
     valid_to: datetime,
     signing_key: rsa.RSAPrivateKey | None = None,
+    fiel: bool = False,
 ) -> bytes:
     """A certificate (DER) for `key` with the 20-digit `number` as its serial and exactly the
     two extensions of a CSD (what makes satcfdi call it a CSD rather than a FIEL): CA:FALSE and
-    digitalSignature + nonRepudiation. Signed with SHA-256 by `signing_key` (default: itself)."""
-    certificate = (
+    digitalSignature + nonRepudiation. Signed with SHA-256 by `signing_key` (default: itself).
+
+    With `fiel`, a FIEL (e.firma) instead: two more extensions (extended key usage and the
+    subject key identifier), four in all, which is how satcfdi tells one from a CSD."""
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
@@ -55,8 +59,18 @@ def sat_style_certificate(
             ),
             critical=True,
         )
-        .sign(signing_key or key, hashes.SHA256())
     )
+    if fiel:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage(
+                [
+                    x509.oid.ExtendedKeyUsageOID.EMAIL_PROTECTION,
+                    x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH,
+                ]
+            ),
+            critical=False,
+        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    certificate = builder.sign(signing_key or key, hashes.SHA256())
     return certificate.public_bytes(serialization.Encoding.DER)
 
 

@@ -15,6 +15,18 @@ OBJETO_SI_OBJETO = "02"  # sí objeto de impuesto
 TASA = "Tasa"
 EXENTO = "Exento"
 MAX_DECIMALS = 6  # Cantidad, ValorUnitario and TasaOCuota allow six (cfdv40.xsd)
+PUBLICO_EN_GENERAL_RFC = "XAXX010101000"
+# c_Periodicidad → the c_Meses it may name: 01..12, or 13..18 (enero-febrero ... noviembre-
+# diciembre) for bimestral periods.
+MONTHLY_MESES = frozenset(f"{m:02d}" for m in range(1, 13))
+BIMESTRAL_MESES = frozenset(f"{m:02d}" for m in range(13, 19))
+PERIODICIDADES = {
+    "01": MONTHLY_MESES,  # diario
+    "02": MONTHLY_MESES,  # semanal
+    "03": MONTHLY_MESES,  # quincenal
+    "04": MONTHLY_MESES,  # mensual
+    "05": BIMESTRAL_MESES,  # bimestral
+}
 
 
 def decimals(value: Decimal) -> int:
@@ -76,6 +88,24 @@ class Line:
 
 
 @dataclass(frozen=True)
+class GlobalInfo:
+    """InformacionGlobal of a factura global: c_Periodicidad, c_Meses and the Año."""
+
+    periodicidad: str
+    meses: str
+    año: int
+
+    def __post_init__(self) -> None:
+        allowed = PERIODICIDADES.get(self.periodicidad)
+        if allowed is None:
+            raise ValueError(f"periodicidad {self.periodicidad!r} is not in c_Periodicidad")
+        if self.meses not in allowed:
+            raise ValueError(f"meses {self.meses!r} does not fit periodicidad {self.periodicidad}")
+        if not 2021 <= self.año <= 9999:
+            raise ValueError("año must be 2021 or later")
+
+
+@dataclass(frozen=True)
 class Draft:
     """An Ingreso CFDI to be built: emisor, receptor, payment and lines.
 
@@ -99,6 +129,8 @@ class Draft:
     metodo_pago: str = "PUE"
     moneda: str = "MXN"
     lines: tuple[Line, ...] = ()
+    # Only a factura global, whose receptor is the público en general.
+    informacion_global: GlobalInfo | None = None
 
     def __post_init__(self) -> None:
         if self.fecha.tzinfo is None or self.fecha.utcoffset() is None:
@@ -109,3 +141,5 @@ class Draft:
             object.__setattr__(self, "lines", tuple(self.lines))
         if self.folio < 1:
             raise ValueError("folio must be positive")
+        if self.informacion_global is not None and self.receptor_rfc != PUBLICO_EN_GENERAL_RFC:
+            raise ValueError("InformacionGlobal is for the público en general (XAXX010101000)")

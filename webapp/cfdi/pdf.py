@@ -14,8 +14,10 @@ kept (116.00 → "116.0", 1234.50 → "1234.5"; the zero-padded 10.6 form was CF
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,6 +36,28 @@ VERIFICATION_BASE = f"https://{VERIFICATION_HOST}/default.aspx"
 _NS = {"cfdi": CFDI_NS}
 QR_MASK = 2  # columns pattern; see qr_data_uri
 _TIPOS = {"I": "Ingreso", "E": "Egreso", "T": "Traslado", "N": "Nómina", "P": "Pago"}
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+DEFAULT_ACCENT = "#333333"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _branding(logo: bytes | None, color: str | None) -> dict:
+    """The issuer's main colour (for headings and the table header, white text on it) and
+    its logo as a data URI. Only a PNG logo is printed: xhtml2pdf draws no SVG."""
+    png = bytes(logo) if logo and bytes(logo).startswith(PNG_SIGNATURE) else None
+    width = height = 0
+    if png and len(png) >= 24 and png[12:16] == b"IHDR":
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    if not (width and height):
+        png = None
+    else:  # at most 40 pt high and 160 pt wide, proportions kept
+        scale = min(40 / height, 160 / width)
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    return {
+        "accent": color.lower() if color and _COLOR.fullmatch(color) else DEFAULT_ACCENT,
+        "logo": "data:image/png;base64," + base64.b64encode(png).decode() if png else None,
+        "logo_size": (width, height),
+    }
 
 
 class PdfError(RuntimeError):
@@ -110,8 +134,16 @@ def _line_tax(concepto: etree._Element) -> str:
     return _percent(traslado.get("TasaOCuota"))
 
 
-def context(xml: bytes, *, branch_name: str | None, sandbox: bool) -> dict:
-    """What the template prints, read from the stamped XML."""
+def context(
+    xml: bytes,
+    *,
+    branch_name: str | None,
+    sandbox: bool,
+    logo: bytes | None = None,
+    color: str | None = None,
+) -> dict:
+    """What the template prints, read from the stamped XML (and the issuer's logo and main
+    colour, when given)."""
     root = parse(xml)
     tfd = find_tfd(root)
     if tfd is None:
@@ -204,17 +236,35 @@ def context(xml: bytes, *, branch_name: str | None, sandbox: bool) -> dict:
         "verification_url": url,
         "verification_host": VERIFICATION_HOST,
         "qr": qr_data_uri(url),
+        **_branding(logo, color),
     }
 
 
-def render_html(xml: bytes, *, branch_name: str | None = None, sandbox: bool = False) -> str:
+def render_html(
+    xml: bytes,
+    *,
+    branch_name: str | None = None,
+    sandbox: bool = False,
+    logo: bytes | None = None,
+    color: str | None = None,
+) -> str:
     """The HTML the PDF is made of (also handy to preview)."""
-    return _template().render(context(xml, branch_name=branch_name, sandbox=sandbox))
+    return _template().render(
+        context(xml, branch_name=branch_name, sandbox=sandbox, logo=logo, color=color)
+    )
 
 
-def render_pdf(xml: bytes, *, branch_name: str | None, sandbox: bool) -> bytes:
-    """The PDF of a stamped CFDI; `sandbox` prints "SIN VALIDEZ FISCAL — PRUEBAS"."""
-    html = render_html(xml, branch_name=branch_name, sandbox=sandbox)
+def render_pdf(
+    xml: bytes,
+    *,
+    branch_name: str | None,
+    sandbox: bool,
+    logo: bytes | None = None,
+    color: str | None = None,
+) -> bytes:
+    """The PDF of a stamped CFDI; `sandbox` prints "SIN VALIDEZ FISCAL — PRUEBAS"; `logo` (a
+    PNG; anything else is left out) and `color` ("#rrggbb") brand it as the issuer's."""
+    html = render_html(xml, branch_name=branch_name, sandbox=sandbox, logo=logo, color=color)
     out = io.BytesIO()
     status = pisa.CreatePDF(html, dest=out, encoding="utf-8")
     if status.err:

@@ -36,6 +36,7 @@ def make_test_csd(
     number: str | None = None,
     now: datetime | None = None,
     years: int = 4,
+    fiel: bool = False,
 ) -> tuple[bytes, bytes]:
     """A test CSD for `rfc`: the certificate (.cer, DER) and the private key (.key).
 
@@ -43,7 +44,11 @@ def make_test_csd(
     certificate has SAT's subject layout (CN, name and O = legal name, x500UniqueIdentifier = RFC,
     serialNumber, OU = branch), the certificate number as its serial, exactly two extensions
     (what makes satcfdi call it a CSD rather than a FIEL), a SHA-256 signature by its own key,
-    and a validity from yesterday for `years` years.
+    and a validity from yesterday (the day before `now`) for `years` years.
+
+    Tests make the certificates a merchant must not upload with the same call: an expired one
+    (`now` years ago), one not valid yet (`now` in the future), and a FIEL (`fiel=True`: the
+    four extensions of an e.firma instead of a CSD's two).
     """
     now = now or datetime.now(UTC)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -74,6 +79,7 @@ def make_test_csd(
         number=number or random_certificate_number(),
         valid_from=valid_from,
         valid_to=_add_years(valid_from, years),
+        fiel=fiel,
     )
     return certificate, key_der(key, password)
 

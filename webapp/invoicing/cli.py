@@ -27,7 +27,7 @@ def reconcile_command(older_than: int) -> None:
     """Resolve invoices stuck in "stamping": ask the PAC, never stamp a document twice."""
     outcome = issue.reconcile(
         db.session,
-        pac=services.pac(),
+        pac_for=services.pac_for,
         signer_for=services.signer_for,
         render_pdf=services.pdf_for,
         older_than=timedelta(seconds=older_than),

@@ -35,9 +35,58 @@ def pac() -> Pac:
     return app.extensions["pac"]
 
 
+PAC_CREDENTIALS = {"finkok": ("username", "password"), "sw": ("token",)}
+"""The credentials each provider takes from an issuer (webapp.admin.settings stores them)."""
+_ISSUER_PACS_MAX = 128
+
+
+def _issuer_settings(config, provider: str, credentials: dict) -> dict:
+    """The app's PAC settings with the issuer's provider and credentials in place. The
+    deployment's URLs belong to its own provider: they are kept only for that one."""
+    settings = dict(config)
+    settings["PAC"] = provider
+    if provider != config["PAC"]:
+        settings.update(PAC_URL=None, PAC_API_URL=None)
+    settings.update(PAC_USERNAME=None, PAC_PASSWORD=None, PAC_TOKEN=None)
+    settings.update({f"PAC_{name.upper()}": value for name, value in credentials.items()})
+    return settings
+
+
 def pac_for(issuer) -> Pac:
-    """The stamping provider of `issuer`: for now the deployment's (see pac())."""
-    return pac()
+    """The stamping provider of `issuer`: its own (Issuer.pac_provider, with its encrypted
+    credentials) when set, else the deployment's (see pac()). Cached per issuer and
+    credentials, so replaced credentials take effect at once."""
+    import hashlib
+    import json
+
+    from webapp import crypto
+
+    provider = getattr(issuer, "pac_provider", None)
+    app = current_app._get_current_object()
+    if not provider or (provider == app.config["PAC"] and not issuer.pac_credentials_encrypted):
+        return pac()
+    sealed = bytes(issuer.pac_credentials_encrypted or b"")
+    cache = app.extensions.setdefault("issuer_pacs", {})
+    key = (issuer.id, provider, hashlib.sha256(sealed).hexdigest())
+    if key not in cache:
+        credentials = json.loads(crypto.decrypt(sealed)) if sealed else {}
+        settings = _issuer_settings(app.config, provider, credentials)
+        if provider == "sandbox":
+            built: Pac = SandboxPac(Path(app.config["PAC_SANDBOX_DIR"]))
+        elif provider == "finkok":
+            from webapp.cfdi.pac.finkok import FinkokPac
+
+            built = FinkokPac.from_settings(settings)
+        elif provider == "sw":
+            from webapp.cfdi.pac.sw import SwPac
+
+            built = SwPac.from_settings(settings)
+        else:
+            raise RuntimeError(f"unknown PAC {provider!r} for issuer {issuer.rfc}")
+        if len(cache) >= _ISSUER_PACS_MAX:
+            cache.pop(next(iter(cache)))
+        cache[key] = built
+    return cache[key]
 
 
 def is_sandbox() -> bool:
@@ -58,7 +107,14 @@ def pac_status() -> tuple[str, bool, str]:
 
 
 def pdf_for(invoice: Invoice, xml: bytes) -> bytes:
-    return render_pdf(xml, branch_name=invoice.branch.name, sandbox=is_sandbox())
+    issuer = invoice.issuer
+    return render_pdf(
+        xml,
+        branch_name=invoice.branch.name,
+        sandbox=is_sandbox(),
+        logo=issuer.logo if issuer.logo_type == "image/png" else None,
+        color=issuer.brand_color,
+    )
 
 
 def signer_for(issuer):

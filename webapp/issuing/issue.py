@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from webapp.cfdi.amounts import totals
 from webapp.cfdi.builder import build, sign
@@ -103,6 +103,9 @@ def reserve(session: Session, request: Request, now: datetime) -> Invoice:
         issuer = session.scalar(
             select(Issuer).where(Issuer.id == branch.issuer_id).with_for_update()
         )
+        in_global = [t.id for t in tickets if t.status is TicketStatus.IN_GLOBAL]
+        if in_global and issuer.global_policy != "flag":
+            raise TicketsTaken()
         with session.no_autoflush:
             invoice = _recycled_or_new(session, issuer)
             _fill(invoice, request, branch, tickets, now)
@@ -110,6 +113,8 @@ def reserve(session: Session, request: Request, now: datetime) -> Invoice:
                 session, request.receptor.rfc, request.email, request.account_id
             )
         session.flush()
+        if in_global:
+            _release_from_globals(session, in_global)
         session.execute(
             invoice_ticket.insert(),
             [{"invoice_id": invoice.id, "ticket_id": t.id, "active": True} for t in tickets],
@@ -128,6 +133,25 @@ def reserve(session: Session, request: Request, now: datetime) -> Invoice:
     return invoice
 
 
+def _release_from_globals(session: Session, ticket_ids: list[int]) -> None:
+    """Tickets of a factura global invoiced on their own: the global lets go of them (one
+    active link per ticket) and is flagged, to be cancelled (motive 04) and reissued."""
+    globals_ = select(Invoice.id).where(Invoice.is_global).scalar_subquery()
+    held = invoice_ticket.c.ticket_id.in_(ticket_ids) & invoice_ticket.c.active
+    flagged = list(session.scalars(select(invoice_ticket.c.invoice_id).where(held).distinct()))
+    session.execute(
+        update(invoice_ticket)
+        .where(held, invoice_ticket.c.invoice_id.in_(globals_))
+        .values(active=False)
+    )
+    session.execute(
+        update(Invoice)
+        .where(Invoice.id.in_(flagged), Invoice.is_global)
+        .values(needs_correction=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
     """A failed invoice of the issuer gives its folio to the next one (no gaps); else a new
     folio from the counter, which the caller holds locked."""
@@ -143,6 +167,9 @@ def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
         failed.status = InvoiceStatus.DRAFT
         failed.error = None
         failed.xml = failed.pdf = failed.uuid = None
+        failed.is_global, failed.needs_correction = False, False
+        failed.global_periodicity = failed.global_months = None
+        failed.global_year = failed.global_period_start = None
         return failed
     invoice = Invoice(issuer=issuer, serie=issuer.serie, folio=issuer.next_folio)
     issuer.next_folio += 1
@@ -184,6 +211,10 @@ def ticket_lines(ticket: Ticket) -> list[Line]:
 
 
 def draft_of(invoice: Invoice) -> Draft:
+    if invoice.is_global:
+        from webapp.issuing.global_invoice import global_draft
+
+        return global_draft(object_session(invoice), invoice)
     issuer, branch = invoice.issuer, invoice.branch
     held = sorted(invoice.tickets, key=lambda t: t.id)
     return Draft(
@@ -284,11 +315,20 @@ def fail(session: Session, invoice: Invoice, error: Exception) -> None:
     invoice.error = str(error)[:2000]
     invoice.idempotency_key = None
     ids = [t.id for t in invoice.tickets]
+    held = set(
+        session.scalars(
+            select(invoice_ticket.c.ticket_id).where(
+                invoice_ticket.c.invoice_id == invoice.id, invoice_ticket.c.active
+            )
+        )
+    )
     session.execute(
         update(invoice_ticket).where(invoice_ticket.c.invoice_id == invoice.id).values(active=False)
     )
     for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(ids))):
-        if ticket.status is TicketStatus.INVOICED:
+        if ticket.status is TicketStatus.INVOICED or (
+            invoice.is_global and ticket.status is TicketStatus.IN_GLOBAL and ticket.id in held
+        ):
             ticket.status = TicketStatus.OPEN
     session.commit()
 
@@ -296,13 +336,13 @@ def fail(session: Session, invoice: Invoice, error: Exception) -> None:
 def reconcile(
     session: Session,
     *,
-    pac: Pac,
+    pac_for: Callable[[Issuer], Pac],
     signer_for: Callable[[Issuer], object],
     render_pdf: Callable[[Invoice, bytes], bytes],
     older_than: timedelta,
     now: datetime,
 ) -> dict[str, int]:
-    """Resolve invoices stuck in "stamping": ask the provider whether it stamped each one.
+    """Resolve invoices stuck in "stamping": ask the issuer's provider whether it stamped each.
 
     Stamped there → recorded here. Never stamped → stamped now (the provider refuses a CFDI
     whose Fecha is past the SAT's 72 h: then it fails and its tickets are freed). When the
@@ -316,6 +356,7 @@ def reconcile(
         )
     ).all()
     for invoice in stuck:
+        pac = pac_for(invoice.issuer)
         try:
             found = pac.recover(invoice.xml)
         except PacError:

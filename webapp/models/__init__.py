@@ -7,6 +7,7 @@ from webapp.models.base import Base, utcnow
 from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
 from webapp.models.invoice import (
+    CancelRequest,
     CancelStatus,
     Invoice,
     InvoiceArchive,
@@ -24,6 +25,7 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "ApiKey",
+    "CancelRequest",
     "CancelStatus",
     "IdempotentRequest",
     "StaffMember",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     LargeBinary,
@@ -139,6 +140,7 @@ class Invoice(Base):
     global_periodicity: Mapped[str | None] = mapped_column(String(2))
     global_months: Mapped[str | None] = mapped_column(String(2))
     global_year: Mapped[int | None]
+    global_period_start: Mapped[date | None] = mapped_column(Date)  # first day (Mexico City)
     # A global invoice holding a ticket that was later invoiced on its own: to be cancelled
     # with motive 04 and reissued without that sale.
     needs_correction: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -158,6 +160,26 @@ class Invoice(Base):
     issuer: Mapped[Issuer] = relationship()
     branch: Mapped[Branch] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(secondary=invoice_ticket)
+
+
+class CancelRequest(Base):
+    """One cancellation request of an invoice and what became of it: the history behind
+    Invoice.cancel_* (which hold the latest). `status` None: the PAC refused the request."""
+
+    __tablename__ = "cancel_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoice.id", ondelete="CASCADE"), index=True
+    )
+    motive: Mapped[str] = mapped_column(String(2))
+    replacement_uuid: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[CancelStatus | None] = mapped_column(status_enum(CancelStatus, "cancel_status"))
+    message: Mapped[str] = mapped_column(Text, default="")
+    acuse: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class InvoiceArchive(Base):

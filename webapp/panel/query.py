@@ -1,8 +1,11 @@
-"""The customer's invoice list: filters, sort and keyset pages (knows nothing of Flask).
+"""The invoice lists: filters, sort and keyset pages (knows nothing of Flask).
 
-Every query is scoped to one account and walks one of the `ix_invoice_panel_*` indexes
-from a row-value cursor, so a page costs a short index range scan however deep it is:
-no OFFSET and no COUNT of the whole list. Free text can mean a UUID prefix, a folio or an
+Every query is scoped (`Scope`): to one account for the customer's panel, to an issuer (and
+a branch) for the back office's list. An account's list walks one of the
+`ix_invoice_panel_*` indexes from a row-value cursor, so a page costs a short index range
+scan however deep it is: no OFFSET and no COUNT of the whole list (an issuer's list uses
+`ix_invoice_issuer_id_fecha_id` / `ix_invoice_branch_id_fecha_id`, unsteered: thousands of
+rows at most). Free text can mean a UUID prefix, a folio or an
 issuer's name; each reading is its own index scan and the results are merged in order.
 
 A page is found in two steps: the sort keys of the next few pages (`keys`), which also
@@ -25,14 +28,14 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from webapp.models import Branch, Invoice, InvoiceStatus, Issuer
+from webapp.models import Branch, CancelStatus, Invoice, InvoiceStatus, Issuer
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
 PAGE_SIZE = 20  # rows a phone shows in a few screens; keeps a page fragment within 3 KB
 PAGES_AHEAD = 5  # numbered links offered after the current page
 LISTED = (InvoiceStatus.STAMPED, InvoiceStatus.CANCELLED)
 SORTS = ("-fecha", "fecha", "-total", "total")
-STATES = ("vigente", "cancelada", "archivada")
+STATES = ("vigente", "cancelada", "archivada", "en_proceso")  # en_proceso: back office only
 MAX_ISSUER_MATCHES = 20
 WIDE = 2000  # matches from which walking the sort index beats sorting the matches
 
@@ -51,6 +54,7 @@ class Filters:
     total_max: Decimal | None = None
     q: str = ""
     orden: str = "-fecha"
+    receptor_rfc: str | None = None  # the back office's filter (customers see their own RFC)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,44 @@ def visible(account_id: int) -> list[ColumnElement[bool]]:
     return [Invoice.account_id == account_id, Invoice.status.in_(LISTED)]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Whose invoices a list shows: an account's (the customer's panel, whose indexes are led
+    by account_id) or an issuer's, optionally only some branches (the back office)."""
+
+    where: tuple[ColumnElement[bool], ...]
+    account_id: int | None = None
+    issuer_id: int | None = None
+    branch_ids: tuple[int, ...] | None = None
+
+    @classmethod
+    def account(cls, account_id: int) -> Scope:
+        return cls(tuple(visible(account_id)), account_id=account_id)
+
+    @classmethod
+    def issuer(cls, issuer_id: int, branch_ids: Sequence[int] | None = None) -> Scope:
+        where = [Invoice.issuer_id == issuer_id, Invoice.status.in_(LISTED)]
+        if branch_ids is not None:
+            where.append(Invoice.branch_id.in_(list(branch_ids)))
+        ids = tuple(branch_ids) if branch_ids is not None else None
+        return cls(tuple(where), issuer_id=issuer_id, branch_ids=ids)
+
+    def admits(self, invoice: Invoice) -> bool:
+        """Whether a row loaded by id belongs to this scope."""
+        if invoice.status not in LISTED:
+            return False
+        if self.account_id is not None:
+            return invoice.account_id == self.account_id
+        return invoice.issuer_id == self.issuer_id and (
+            self.branch_ids is None or invoice.branch_id in self.branch_ids
+        )
+
+
+def scope_of(owner: Scope | int) -> Scope:
+    """A Scope, given one or an account id (the customer's panel)."""
+    return owner if isinstance(owner, Scope) else Scope.account(owner)
+
+
 def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), MEXICO_CITY).astimezone(UTC)
 
@@ -122,10 +164,17 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
         where.append(Invoice.status == InvoiceStatus.CANCELLED)
     elif f.estado == "archivada":
         where += [Invoice.status == InvoiceStatus.STAMPED, Invoice.archived.is_(True)]
+    elif f.estado == "en_proceso":  # a cancellation waiting for the receptor
+        where += [
+            Invoice.status == InvoiceStatus.STAMPED,
+            Invoice.cancel_status == CancelStatus.PENDING,
+        ]
     if f.total_min is not None:
         where.append(Invoice.total >= f.total_min)
     if f.total_max is not None:
         where.append(Invoice.total <= f.total_max)
+    if f.receptor_rfc:
+        where.append(Invoice.receptor_rfc == f.receptor_rfc)
     return where
 
 
@@ -213,8 +262,9 @@ def _walk(conditions: list[ColumnElement[bool]], keep: set[str]) -> list[ColumnE
 
 def _steer(session, account_id, conditions, found, orden):
     """SQLite's planner, without the statistics to tell a page from a sort of many rows,
-    is told which index to walk; PostgreSQL's chooses well from its own statistics."""
-    if not found or session.get_bind().dialect.name != "sqlite":
+    is told which index to walk; PostgreSQL's chooses well from its own statistics.
+    (Only the account's lists are steered: an issuer's list is thousands of rows at most.)"""
+    if not found or account_id is None or session.get_bind().dialect.name != "sqlite":
         return conditions
     column = _sort(orden)[0].name
     fixed = _equalities(found)
@@ -237,7 +287,7 @@ def _is_wide(session: Session, account_id: int, conditions: list[ColumnElement[b
 
 def keys(
     session: Session,
-    account_id: int,
+    owner: Scope | int,
     f: Filters,
     after: Cursor | None,
     limit: int,
@@ -247,11 +297,12 @@ def keys(
     A filter matching few rows is served by its own index (then sorted: few rows); one
     matching many, by walking an index in sort order, where a page's matches come soon.
     """
+    scope = scope_of(owner)
     filters = _conditions(f)
     runs = []
     for reading in _text_readings(session, f.q):
         found = filters + reading
-        conditions = _steer(session, account_id, visible(account_id) + found, found, f.orden)
+        conditions = _steer(session, scope.account_id, [*scope.where, *found], found, f.orden)
         query = _key_query(conditions, f.orden, after, limit)
         runs.append([Cursor(value, ident) for value, ident in session.execute(query)])
     if len(runs) == 1:
@@ -269,8 +320,9 @@ def keys(
     return out
 
 
-def rows_by_id(session: Session, account_id: int, ids: Sequence[int]) -> list[Row]:
-    """The rows of `ids` (of this account only), in the order given."""
+def rows_by_id(session: Session, owner: Scope | int, ids: Sequence[int]) -> list[Row]:
+    """The rows of `ids` (of this scope only), in the order given."""
+    scope = scope_of(owner)
     if not ids:
         return []
     # By primary key alone (a planner could prefer walking the account's index), with the
@@ -283,25 +335,25 @@ def rows_by_id(session: Session, account_id: int, ids: Sequence[int]) -> list[Ro
             .join(Branch, Branch.id == Invoice.branch_id)
             .where(Invoice.id.in_(ids))
         )
-        if invoice.account_id == account_id and invoice.status in LISTED
+        if scope.admits(invoice)
     }
     return [found[i] for i in ids if i in found]
 
 
 def page(
     session: Session,
-    account_id: int,
+    owner: Scope | int,
     f: Filters,
     after: Cursor | None = None,
     size: int = PAGE_SIZE,
 ) -> Page:
     """One page of the list, with the starts of the next pages and how many rows follow."""
     looked = size * (PAGES_AHEAD + 1)
-    found = keys(session, account_id, f, after, looked + 1)
+    found = keys(session, owner, f, after, looked + 1)
     current = found[:size]
     ahead = [found[i - 1] for i in range(size, min(len(found), looked), size)]
     return Page(
-        rows=rows_by_id(session, account_id, [c.id for c in current]),
+        rows=rows_by_id(session, owner, [c.id for c in current]),
         next=current[-1] if len(found) > size else None,
         ahead=ahead,
         more_than=looked if len(found) > looked else None,
@@ -310,7 +362,7 @@ def page(
 
 
 def all_rows(
-    session: Session, account_id: int, f: Filters, batch: int = 500, limit: int | None = None
+    session: Session, owner: Scope | int, f: Filters, batch: int = 500, limit: int | None = None
 ) -> Iterator[Row]:
     """Every row of the filtered list in order, fetched a batch at a time (for exports)."""
     after, given = None, 0
@@ -318,17 +370,17 @@ def all_rows(
         want = batch if limit is None else min(batch, limit - given)
         if want <= 0:
             return
-        found = keys(session, account_id, f, after, want)
-        yield from rows_by_id(session, account_id, [c.id for c in found])
+        found = keys(session, owner, f, after, want)
+        yield from rows_by_id(session, owner, [c.id for c in found])
         given += len(found)
         if len(found) < want:
             return
         after = found[-1]
 
 
-def count_up_to(session: Session, account_id: int, f: Filters, cap: int) -> int:
+def count_up_to(session: Session, owner: Scope | int, f: Filters, cap: int) -> int:
     """How many rows the filters give, counting no further than `cap`."""
-    return len(keys(session, account_id, f, None, cap))
+    return len(keys(session, owner, f, None, cap))
 
 
 def used_issuers(session: Session, account_id: int) -> list[Issuer]:

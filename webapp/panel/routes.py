@@ -58,6 +58,14 @@ def state_of(invoice: Invoice) -> str:
     return "archivada" if invoice.archived else "vigente"
 
 
+def cancel_state(invoice: Invoice) -> str | None:
+    """A valid invoice's cancellation request, as the list notes it: en_proceso (the
+    receptor has not answered) or rechazada (the receptor refused; it stays valid)."""
+    if invoice.status.value == "cancelled" or invoice.cancel_status is None:
+        return None
+    return {"pending": "en_proceso", "rejected": "rechazada"}.get(invoice.cancel_status.value)
+
+
 def _filter_form() -> FilterForm:
     session, account_id = db.session, _account_id()
     return FilterForm(
@@ -101,6 +109,7 @@ def _list(form: FilterForm, page: query.Page | None, status: int):
         more_filters=any(request.args.get(name) for name in FILTERS[1:]) or form.errors,
         page_url=_page_url,
         state_of=state_of,
+        cancel_state=cancel_state,
         days_left=_days_left,
         warn_days=WARN_DAYS,
         notice=request.args.get("aviso"),

@@ -2,6 +2,9 @@
 
     stamped = pac.stamp(signed_xml)       # Stamped(uuid, fecha_timbrado, xml, no_certificado_sat)
     stamped = pac.recover(signed_xml)     # the stamp of a document it already stamped, or None
+    result = pac.cancel(stamped_xml, "02")                  # CancelResult(status, acuse, message)
+    result = pac.cancel(stamped_xml, "01", replacement_uuid=uuid_of_the_new_one)
+    result = pac.cancel_status(stamped_xml)  # a pending request: the receptor answered yet?
 
 `stamp` of a document the provider already stamped returns that same stamp (it never stamps a
 document twice). Failures raise PacError with the provider's code, a message, and whether
@@ -13,6 +16,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
+
+CANCEL_MOTIVES = ("01", "02", "03", "04")
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,20 @@ class Stamped:
     fecha_timbrado: datetime
     xml: bytes
     no_certificado_sat: str
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """SAT's answer to a cancellation request, through the provider.
+
+    `status`: "cancelled" (done), "pending" (en proceso: the receptor must accept or reject
+    it within three business days) or "rejected" (the receptor refused it; the invoice stays
+    valid). `acuse` is the acknowledgement the provider gave (XML or text), as received.
+    """
+
+    status: Literal["cancelled", "pending", "rejected"]
+    acuse: bytes | str | None = None
+    message: str = ""
 
 
 class PacError(Exception):
@@ -54,5 +74,23 @@ class Pac(abc.ABC):
     def recover(self, xml: bytes) -> Stamped | None:
         """The stamp of `xml` if the provider stamped it (its answer was lost), else None."""
 
+    def cancel(self, xml: bytes, motive: str, replacement_uuid: str | None = None) -> CancelResult:
+        """Ask SAT to cancel the stamped CFDI `xml` with `motive` (01 names the replacing
+        CFDI's UUID). Refusals of the request itself (a bad motive, an unknown replacement,
+        an invoice already cancelled elsewhere) raise PacError."""
+        raise PacError(
+            "no-soportado",
+            f"El PAC {self.name} aún no permite cancelar desde Autofactura",
+            retryable=False,
+        )
 
-__all__ = ["Pac", "PacError", "Stamped"]
+    def cancel_status(self, xml: bytes) -> CancelResult:
+        """Where a cancellation request of the stamped CFDI `xml` stands now."""
+        raise PacError(
+            "no-soportado",
+            f"El PAC {self.name} aún no permite consultar cancelaciones desde Autofactura",
+            retryable=False,
+        )
+
+
+__all__ = ["CANCEL_MOTIVES", "CancelResult", "Pac", "PacError", "Stamped"]

@@ -37,7 +37,7 @@ from lxml import etree
 from satcfdi.pacs import Environment
 from satcfdi.pacs.finkok import Finkok
 
-from webapp.cfdi.pac import Pac, PacError, Stamped
+from webapp.cfdi.pac import CancelResult, Pac, PacError, Stamped
 from webapp.cfdi.pac.remote import (
     DEFAULT_TIMEOUT,
     RawCfdi,
@@ -204,6 +204,26 @@ class FinkokPac(Pac):
         if NOT_STAMPED in answer.codes:
             return None
         raise answer.error()
+
+    # Cancellation is not wired to Finkok yet: satcfdi's client (`cancel_comprobante`) sends
+    # a `Cancelacion` signed with the issuer's CSD (not only the PAC account), and its answer
+    # (CancelationAcknowledgment) must be read into a CancelResult and polled for the
+    # receptor's answer; until that is built and tested, these say so clearly.
+
+    def cancel(self, xml: bytes, motive: str, replacement_uuid: str | None = None) -> CancelResult:
+        raise PacError(
+            "no-soportado",
+            "Cancelar con Finkok aún no está disponible en Autofactura; cancele en el portal "
+            "de Finkok o del SAT",
+            retryable=False,
+        )
+
+    def cancel_status(self, xml: bytes) -> CancelResult:
+        raise PacError(
+            "no-soportado",
+            "Consultar cancelaciones en Finkok aún no está disponible en Autofactura",
+            retryable=False,
+        )
 
 
 __all__ = ["FinkokPac"]

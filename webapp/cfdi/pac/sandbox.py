@@ -10,6 +10,17 @@ authority: no SAT service would accept its stamps, as none must.
 Every stamp is kept in `directory`/sandbox-pac.sqlite3, keyed by the SHA-256 of the CFDI's
 cadena original (its fiscal content and certificate number), so a document is never stamped
 twice: stamping it again, or `recover`, returns the first stamp.
+
+Cancellation follows SAT's rules for who must accept it. It is immediate (no acceptance by
+the receptor) when the total is at most 1,000 MXN, the receptor is XAXX010101000 (público en
+general) or XEXX010101000 (extranjero), the CFDI is a factura global (InformacionGlobal) or
+of type egreso, traslado or nómina; otherwise it is "pending" (en proceso) until the
+receptor answers: `receptor_answers(uuid, accept)` is that answer, given by hand (tests, or
+`flask` shell in a demo), and after three days without an answer SAT cancels it (plazo
+vencido), which `cancel_status` reports. Motive 01 must name the UUID of a CFDI this sandbox
+stamped for the same emisor; 02, 03 and 04 must not name one. SAT's "24 hours after issuing"
+exemption is not simulated (every fresh invoice would skip acceptance). The requests live
+in the same SQLite file, table `cancellation`.
 """
 
 from __future__ import annotations
@@ -24,7 +35,9 @@ import sqlite3
 import threading
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from cryptography import x509
@@ -38,8 +51,8 @@ from satcfdi.models.certificate import CertificateType
 from webapp.cfdi.cadena import cadena_original, find_tfd
 from webapp.cfdi.catalogs import MEXICO_CITY, local_zone
 from webapp.cfdi.certificates import NAME_OID, key_der, sat_style_certificate
-from webapp.cfdi.pac import Pac, PacError, Stamped
-from webapp.cfdi.xsd import CFDI_NS, InvalidCfdi, parse, validate
+from webapp.cfdi.pac import CANCEL_MOTIVES, CancelResult, Pac, PacError, Stamped
+from webapp.cfdi.xsd import CFDI_NS, PARSER, InvalidCfdi, parse, validate
 
 RFC_PROV_CERTIF = "SPR190613I52"
 AUTHORITY = "AUTOFACTURA PAC DE PRUEBAS - SIN VALIDEZ FISCAL"
@@ -50,6 +63,11 @@ CERT_FILE = "sandbox-pac.cer"
 KEY_FILE = "sandbox-pac.key"
 DB_FILE = "sandbox-pac.sqlite3"
 LOCK_FILE = "sandbox-pac.lock"
+# Cancellation without the receptor's acceptance (SAT's rules, as the sandbox applies them).
+NO_ACCEPTANCE_MAX_TOTAL = Decimal("1000")
+NO_ACCEPTANCE_RFCS = frozenset({"XAXX010101000", "XEXX010101000"})
+NO_ACCEPTANCE_TYPES = frozenset({"E", "T", "N"})
+ANSWER_DAYS = timedelta(days=3)  # without the receptor's answer, SAT cancels (plazo vencido)
 
 _signers: dict[tuple[str, int, int], Signer] = {}
 _signers_lock = threading.Lock()
@@ -202,6 +220,125 @@ class SandboxPac(Pac):
         xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         return Stamped(tfd["UUID"], fecha, xml, tfd["NoCertificadoSAT"])
 
+    # --- cancellation -----------------------------------------------------------------------
+
+    def cancel(self, xml: bytes, motive: str, replacement_uuid: str | None = None) -> CancelResult:
+        """Request the cancellation of a CFDI this sandbox stamped (see the module's rules)."""
+        root = self._stamped_root(xml)
+        uuid = find_tfd(root).get("UUID", "").upper()
+        emisor = _rfc(root, "Emisor")
+        if motive not in CANCEL_MOTIVES:
+            raise PacError("CA-motivo", f"Motivo de cancelación inválido: {motive!r}")
+        replacement = (replacement_uuid or "").strip().upper() or None
+        if motive != "01" and replacement:
+            raise PacError("CA-sustitucion", "Sólo el motivo 01 lleva folio de sustitución")
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            if _stamp_xml(db, uuid) is None:
+                raise PacError("205", "UUID no existe: este PAC de pruebas no lo timbró")
+            found = _cancellation(db, uuid)
+            if found is not None and found.status in ("cancelled", "pending"):
+                message = "Previamente cancelado" if found.status == "cancelled" else "En proceso"
+                return CancelResult(found.status, found.acuse, message)
+            if motive == "01":
+                self._check_replacement(db, uuid, emisor, replacement)
+            if self._needs_acceptance(root):
+                status, message = "pending", "En proceso: el receptor debe aceptar la cancelación"
+            else:
+                status, message = "cancelled", "Cancelado sin aceptación del receptor"
+            now = self._now()
+            acuse = _acuse(uuid, emisor, motive, replacement, status, now)
+            db.execute(
+                "INSERT OR REPLACE INTO cancellation (uuid, motive, replacement_uuid, status,"
+                " requested_at, answered_at, acuse) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    uuid,
+                    motive,
+                    replacement,
+                    status,
+                    now.isoformat(),
+                    now.isoformat() if status == "cancelled" else None,
+                    acuse,
+                ),
+            )
+        return CancelResult(status, acuse, message)
+
+    def cancel_status(self, xml: bytes) -> CancelResult:
+        """Where the cancellation of `xml` stands; a pending one past three days is
+        cancelled (plazo vencido)."""
+        root = self._stamped_root(xml)
+        uuid = find_tfd(root).get("UUID", "").upper()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            found = _cancellation(db, uuid)
+            if found is None:
+                raise PacError("sin-solicitud", "No hay solicitud de cancelación de ese UUID")
+            if found.status == "pending" and self._now() - found.requested_at > ANSWER_DAYS:
+                self._answer(db, uuid, "cancelled")
+                return CancelResult("cancelled", found.acuse, "Cancelado por plazo vencido")
+            messages = {
+                "pending": "En proceso: el receptor no ha respondido",
+                "cancelled": "Cancelado",
+                "rejected": "El receptor rechazó la cancelación",
+            }
+            return CancelResult(found.status, found.acuse, messages[found.status])
+
+    def receptor_answers(self, uuid: str, accept: bool) -> None:
+        """The receptor's answer to a pending cancellation (buzón tributario), by hand:
+        accepted → cancelled, otherwise rejected. ValueError when nothing is pending."""
+        uuid = uuid.strip().upper()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            found = _cancellation(db, uuid)
+            if found is None or found.status != "pending":
+                raise ValueError(f"no pending cancellation of {uuid}")
+            self._answer(db, uuid, "cancelled" if accept else "rejected")
+
+    def _answer(self, db: sqlite3.Connection, uuid: str, status: str) -> None:
+        db.execute(
+            "UPDATE cancellation SET status = ?, answered_at = ? WHERE uuid = ?",
+            (status, self._now().isoformat(), uuid),
+        )
+
+    def _stamped_root(self, xml: bytes) -> etree._Element:
+        try:
+            root = etree.fromstring(xml, parser=PARSER)
+        except (etree.XMLSyntaxError, ValueError, TypeError) as exc:
+            raise PacError("301", "XML mal formado") from exc
+        if root.tag != f"{{{CFDI_NS}}}Comprobante" or find_tfd(root) is None:
+            raise PacError("205", "El documento no es un CFDI timbrado")
+        return root
+
+    def _check_replacement(
+        self, db: sqlite3.Connection, uuid: str, emisor: str, replacement: str | None
+    ) -> None:
+        if not replacement:
+            raise PacError("CA-sustitucion", "El motivo 01 requiere el folio de sustitución")
+        if replacement == uuid:
+            raise PacError("CA-sustitucion", "El folio de sustitución es el mismo CFDI")
+        stamped = _stamp_xml(db, replacement)
+        if stamped is None:
+            raise PacError("CA-sustitucion", "El folio de sustitución no existe")
+        other = etree.fromstring(stamped, parser=PARSER)
+        if _rfc(other, "Emisor") != emisor:
+            raise PacError("CA-sustitucion", "El folio de sustitución es de otro emisor")
+        found = _cancellation(db, replacement)
+        if found is not None and found.status == "cancelled":
+            raise PacError("CA-sustitucion", "El folio de sustitución está cancelado")
+
+    @staticmethod
+    def _needs_acceptance(root: etree._Element) -> bool:
+        try:
+            total = Decimal(root.get("Total", ""))
+        except InvalidOperation:
+            total = Decimal(0)
+        return not (
+            total <= NO_ACCEPTANCE_MAX_TOTAL
+            or _rfc(root, "Receptor") in NO_ACCEPTANCE_RFCS
+            or root.find(f"{{{CFDI_NS}}}InformacionGlobal") is not None
+            or root.get("TipoDeComprobante") in NO_ACCEPTANCE_TYPES
+        )
+
     # --- the record of stamps ---------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -217,6 +354,11 @@ class SandboxPac(Pac):
                 "CREATE TABLE IF NOT EXISTS stamp (digest TEXT PRIMARY KEY, uuid TEXT UNIQUE"
                 " NOT NULL, fecha_timbrado TEXT NOT NULL, no_certificado_sat TEXT NOT NULL,"
                 " xml BLOB NOT NULL, created_at TEXT NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS cancellation (uuid TEXT PRIMARY KEY, motive TEXT"
+                " NOT NULL, replacement_uuid TEXT, status TEXT NOT NULL, requested_at TEXT NOT"
+                " NULL, answered_at TEXT, acuse BLOB NOT NULL)"
             )
             yield db
             if db.in_transaction:
@@ -237,6 +379,53 @@ def _lookup(db: sqlite3.Connection, digest: str) -> Stamped | None:
     if row is None:
         return None
     return Stamped(row[0], datetime.fromisoformat(row[1]), bytes(row[2]), row[3])
+
+
+@dataclass(frozen=True)
+class _Request:
+    status: str
+    requested_at: datetime
+    acuse: bytes
+
+
+def _cancellation(db: sqlite3.Connection, uuid: str) -> _Request | None:
+    row = db.execute(
+        "SELECT status, requested_at, acuse FROM cancellation WHERE uuid = ?", (uuid,)
+    ).fetchone()
+    if row is None:
+        return None
+    return _Request(row[0], datetime.fromisoformat(row[1]), bytes(row[2]))
+
+
+def _stamp_xml(db: sqlite3.Connection, uuid: str) -> bytes | None:
+    row = db.execute("SELECT xml FROM stamp WHERE uuid = ?", (uuid,)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def _rfc(root: etree._Element, party: str) -> str:
+    node = root.find(f"{{{CFDI_NS}}}{party}")
+    return (node.get("Rfc") or "") if node is not None else ""
+
+
+def _acuse(uuid, emisor, motive, replacement, status, now: datetime) -> bytes:
+    """The sandbox's acknowledgement, shaped like SAT's Acuse de cancelación (201: request
+    received), and labelled as a test authority's."""
+    acuse = etree.Element(
+        "Acuse",
+        Fecha=now.astimezone(MEXICO_CITY).replace(tzinfo=None, microsecond=0).isoformat(),
+        RfcEmisor=emisor,
+        Autoridad=AUTHORITY,
+    )
+    folio = etree.SubElement(acuse, "Folios")
+    etree.SubElement(folio, "UUID").text = uuid
+    etree.SubElement(folio, "EstatusUUID").text = "201"
+    etree.SubElement(folio, "Motivo").text = motive
+    if replacement:
+        etree.SubElement(folio, "FolioSustitucion").text = replacement
+    etree.SubElement(folio, "EstatusCancelacion").text = (
+        "Cancelado sin aceptación" if status == "cancelled" else "En proceso"
+    )
+    return etree.tostring(acuse, xml_declaration=True, encoding="UTF-8")
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:

@@ -52,7 +52,7 @@ from satcfdi import __version__ as satcfdi_version
 from satcfdi.pacs import Environment
 from satcfdi.pacs.swsapien import SWSapien
 
-from webapp.cfdi.pac import Pac, PacError, Stamped
+from webapp.cfdi.pac import CancelResult, Pac, PacError, Stamped
 from webapp.cfdi.pac.remote import (
     DEFAULT_TIMEOUT,
     RawCfdi,
@@ -340,6 +340,26 @@ class SwPac(Pac):
             except (TypeError, ValueError):
                 pages = 1
             page += 1
+
+    # Cancellation is not wired to SW yet: satcfdi's client (`cancel_comprobante`) sends
+    # a `Cancelacion` signed with the issuer's CSD (not only the PAC account), and its answer
+    # (CancelationAcknowledgment) must be read into a CancelResult and polled for the
+    # receptor's answer; until that is built and tested, these say so clearly.
+
+    def cancel(self, xml: bytes, motive: str, replacement_uuid: str | None = None) -> CancelResult:
+        raise PacError(
+            "no-soportado",
+            "Cancelar con SW aún no está disponible en Autofactura; cancele en el portal "
+            "de SW o del SAT",
+            retryable=False,
+        )
+
+    def cancel_status(self, xml: bytes) -> CancelResult:
+        raise PacError(
+            "no-soportado",
+            "Consultar cancelaciones en SW aún no está disponible en Autofactura",
+            retryable=False,
+        )
 
 
 def custom_id(sello: str) -> str:

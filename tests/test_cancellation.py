@@ -1,0 +1,390 @@
+"""Cancelling stamped invoices (webapp/issuing/cancel.py) through the sandbox PAC: who must
+accept, each motive's rules, double requests, tickets released, and the customer's panel."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from tests.test_accounts import sign_in
+from tests.test_invoicing import RECEPTOR, RFC
+from tests.test_panel import PASSWORD, _account
+from webapp.cfdi.pac import CancelResult, Pac, PacError
+from webapp.cfdi.pac.sandbox import SandboxPac
+from webapp.extensions import db
+from webapp.fiscal.receptor import Receptor
+from webapp.invoicing import services
+from webapp.issuing import cancel, issue
+from webapp.models import (
+    Branch,
+    CancelRequest,
+    CancelStatus,
+    Invoice,
+    InvoiceStatus,
+    Issuer,
+    Ticket,
+    TicketLine,
+    TicketStatus,
+    invoice_ticket,
+)
+
+INGRID = Receptor(RFC, RECEPTOR["nombre"], RECEPTOR["cp"], RECEPTOR["regimen"], "G03")
+SMALL = Decimal("500.00")  # before tax: 580.00 with IVA, no acceptance needed
+LARGE = Decimal("2000.00")  # 2,320.00 with IVA: the receptor must accept
+
+
+def public_receptor(cp: str, rfc: str = "XAXX010101000") -> Receptor:
+    return Receptor(rfc, "PUBLICO EN GENERAL", cp, "616", "S01")
+
+
+def make_invoice(
+    app,
+    price: Decimal = SMALL,
+    receptor: Receptor = INGRID,
+    branch_code: str = "CENTRO",
+    account_id: int | None = None,
+) -> str:
+    """A fresh ticket of the demo issuer's `branch_code`, invoiced and stamped in the
+    sandbox; the invoice's public id."""
+    with app.app_context():
+        issuer = db.session.scalar(select(Issuer).where(Issuer.slug == "demo"))
+        branch = db.session.scalar(
+            select(Branch).where(Branch.issuer_id == issuer.id, Branch.code == branch_code)
+        )
+        if receptor.rfc in ("XAXX010101000", "XEXX010101000"):
+            receptor = public_receptor(branch.cp, receptor.rfc)
+        number = str(secrets.randbelow(10**12))
+        ticket = Ticket(
+            branch_id=branch.id,
+            order_number="T" + number,
+            ticket_number=number,
+            sold_at=datetime.now(UTC) - timedelta(hours=1),
+            total=(price * Decimal("1.16")).quantize(Decimal("0.01")),
+            lines=[
+                TicketLine(
+                    position=1,
+                    description="ARTICULO DE PRUEBA",
+                    clave_prod_serv="01010101",
+                    clave_unidad="H87",
+                    quantity=Decimal("1"),
+                    unit_price=price,
+                    objeto_imp="02",
+                    tax_factor="Tasa",
+                    tax_rate=Decimal("0.160000"),
+                )
+            ],
+        )
+        db.session.add(ticket)
+        db.session.commit()
+        request = issue.Request(
+            branch.id, [ticket.id], receptor, "01", None, secrets.token_hex(8), account_id
+        )
+        invoice = issue.reserve(db.session, request, datetime.now(UTC))
+        issue.stamp(
+            db.session,
+            invoice,
+            signer=services.signer_for(issuer),
+            pac=services.pac_for(issuer),
+            render_pdf=services.pdf_for,
+        )
+        assert invoice.status is InvoiceStatus.STAMPED
+        return invoice.public_id
+
+
+def load(public_id: str) -> Invoice:
+    return db.session.scalar(select(Invoice).where(Invoice.public_id == public_id))
+
+
+def sandbox(app) -> SandboxPac:
+    return SandboxPac(app.config["PAC_SANDBOX_DIR"])
+
+
+def ticket_states(invoice: Invoice) -> list[tuple[TicketStatus, bool]]:
+    return [
+        (ticket.status, active)
+        for ticket, active in db.session.execute(
+            select(Ticket, invoice_ticket.c.active)
+            .join(invoice_ticket, invoice_ticket.c.ticket_id == Ticket.id)
+            .where(invoice_ticket.c.invoice_id == invoice.id)
+        )
+    ]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- SAT's acceptance rules in the sandbox ---------------------------------------------------
+
+
+@pytest.mark.parametrize("motive", ["02", "03", "04"])
+def test_small_total_is_cancelled_at_once_and_frees_the_tickets(app, demo, motive):
+    public_id = make_invoice(app, SMALL)
+    with app.app_context():
+        invoice = load(public_id)
+        assert invoice.total <= 1000
+        cancel.request_cancel(db.session, invoice, motive, sandbox(app), now())
+        invoice = load(public_id)
+        assert invoice.status is InvoiceStatus.CANCELLED
+        assert invoice.cancel_status is CancelStatus.CANCELLED
+        assert invoice.cancel_motive == motive and invoice.cancelled_at is not None
+        assert ticket_states(invoice) == [(TicketStatus.OPEN, False)]
+        [history] = cancel.history_of(db.session, invoice)
+        assert history.status is CancelStatus.CANCELLED and b"Acuse" in history.acuse
+
+
+@pytest.mark.parametrize("rfc", ["XAXX010101000", "XEXX010101000"])
+def test_publico_en_general_is_cancelled_at_once_whatever_the_total(app, demo, rfc):
+    public_id = make_invoice(app, LARGE, receptor=Receptor(rfc, "", "", "", ""))
+    with app.app_context():
+        invoice = load(public_id)
+        assert invoice.total > 1000
+        cancel.request_cancel(db.session, invoice, "02", sandbox(app), now())
+        assert load(public_id).status is InvoiceStatus.CANCELLED
+
+
+def test_large_total_waits_for_the_receptor_who_accepts(app, demo):
+    public_id = make_invoice(app, LARGE)
+    pac = sandbox(app)
+    with app.app_context():
+        invoice = load(public_id)
+        cancel.request_cancel(db.session, invoice, "02", pac, now())
+        invoice = load(public_id)
+        assert invoice.status is InvoiceStatus.STAMPED
+        assert invoice.cancel_status is CancelStatus.PENDING
+        assert ticket_states(invoice) == [(TicketStatus.INVOICED, True)]
+        # Nothing new until the receptor answers.
+        cancel.refresh(db.session, invoice, pac, now())
+        assert load(public_id).cancel_status is CancelStatus.PENDING
+        pac.receptor_answers(invoice.uuid, accept=True)
+        cancel.refresh(db.session, invoice, pac, now())
+        invoice = load(public_id)
+        assert invoice.status is InvoiceStatus.CANCELLED
+        assert invoice.cancel_status is CancelStatus.CANCELLED
+        assert ticket_states(invoice) == [(TicketStatus.OPEN, False)]
+
+
+def test_large_total_rejected_by_the_receptor_stays_valid_and_may_be_asked_again(app, demo):
+    public_id = make_invoice(app, LARGE)
+    pac = sandbox(app)
+    with app.app_context():
+        invoice = load(public_id)
+        cancel.request_cancel(db.session, invoice, "03", pac, now())
+        pac.receptor_answers(invoice.uuid, accept=False)
+        cancel.refresh(db.session, invoice, pac, now())
+        invoice = load(public_id)
+        assert invoice.status is InvoiceStatus.STAMPED
+        assert invoice.cancel_status is CancelStatus.REJECTED
+        assert ticket_states(invoice) == [(TicketStatus.INVOICED, True)]
+        # A rejected request can be made again.
+        cancel.request_cancel(db.session, invoice, "03", pac, now())
+        assert load(public_id).cancel_status is CancelStatus.PENDING
+        assert [h.status for h in cancel.history_of(db.session, invoice)] == [
+            CancelStatus.PENDING,
+            CancelStatus.REJECTED,
+        ]
+
+
+def test_no_answer_in_three_days_cancels(app, demo):
+    public_id = make_invoice(app, LARGE)
+    with app.app_context():
+        invoice = load(public_id)
+        cancel.request_cancel(db.session, invoice, "02", sandbox(app), now())
+        later = SandboxPac(app.config["PAC_SANDBOX_DIR"], now=lambda: now() + timedelta(days=4))
+        cancel.refresh(db.session, invoice, later, now())
+        assert load(public_id).status is InvoiceStatus.CANCELLED
+
+
+def test_a_pending_request_is_not_sent_twice(app, demo):
+    public_id = make_invoice(app, LARGE)
+    with app.app_context():
+        invoice = load(public_id)
+        cancel.request_cancel(db.session, invoice, "02", sandbox(app), now())
+        with pytest.raises(cancel.CancelError, match="en proceso"):
+            cancel.request_cancel(db.session, invoice, "02", sandbox(app), now())
+        assert len(cancel.history_of(db.session, invoice)) == 1
+
+
+def test_a_cancelled_invoice_cannot_be_cancelled_again(app, demo):
+    public_id = make_invoice(app, SMALL)
+    with app.app_context():
+        invoice = load(public_id)
+        cancel.request_cancel(db.session, invoice, "02", sandbox(app), now())
+        with pytest.raises(cancel.CancelError, match="ya está cancelada"):
+            cancel.request_cancel(db.session, invoice, "02", sandbox(app), now())
+
+
+# --- motive 01 and the replacement -------------------------------------------------------------
+
+
+def test_motive_01_needs_a_replacement(app, demo):
+    public_id = make_invoice(app, SMALL)
+    with app.app_context():
+        invoice = load(public_id)
+        with pytest.raises(cancel.CancelError) as caught:
+            cancel.request_cancel(db.session, invoice, "01", sandbox(app), now())
+        assert caught.value.field == "replacement_uuid"
+        assert load(public_id).cancel_status is None
+
+
+@pytest.mark.parametrize(
+    ("replacement", "message"),
+    [
+        ("nonsense", "UUID completo"),
+        ("12345678-1234-1234-1234-123456789012", "No hay una factura de este emisor"),
+        ("self", "a sí misma"),
+    ],
+)
+def test_motive_01_with_a_wrong_replacement(app, demo, replacement, message):
+    public_id = make_invoice(app, SMALL)
+    with app.app_context():
+        invoice = load(public_id)
+        if replacement == "self":
+            replacement = invoice.uuid
+        with pytest.raises(cancel.CancelError, match=message) as caught:
+            cancel.request_cancel(db.session, invoice, "01", sandbox(app), now(), replacement)
+        assert caught.value.field == "replacement_uuid"
+        assert load(public_id).status is InvoiceStatus.STAMPED
+
+
+def test_motive_01_replacement_must_be_issued_before_the_request(app, demo):
+    old, new = make_invoice(app, SMALL), make_invoice(app, SMALL)
+    with app.app_context():
+        invoice, replacement = load(old), load(new)
+        before = replacement.stamped_at - timedelta(minutes=5)
+        with pytest.raises(cancel.CancelError, match="antes de pedir"):
+            cancel.request_cancel(db.session, invoice, "01", sandbox(app), before, replacement.uuid)
+
+
+def test_motive_01_replacement_takes_over_the_tickets(app, demo):
+    old, new = make_invoice(app, SMALL), make_invoice(app, SMALL)
+    with app.app_context():
+        invoice, replacement = load(old), load(new)
+        cancel.request_cancel(
+            db.session, invoice, "01", sandbox(app), now(), replacement.uuid.lower()
+        )
+        invoice = load(old)
+        assert invoice.status is InvoiceStatus.CANCELLED
+        assert invoice.cancel_replacement_uuid == replacement.uuid
+        assert ticket_states(invoice) == [(TicketStatus.INVOICED, False)]
+        assert sorted(a for _, a in ticket_states(load(new))) == [True, True]
+        assert {s for s, _ in ticket_states(load(new))} == {TicketStatus.INVOICED}
+
+
+@pytest.mark.parametrize("motive", ["02", "03", "04"])
+def test_other_motives_carry_no_replacement(app, demo, motive):
+    old, new = make_invoice(app, SMALL), make_invoice(app, SMALL)
+    with app.app_context():
+        with pytest.raises(cancel.CancelError, match="Sólo el motivo 01") as caught:
+            cancel.request_cancel(
+                db.session, load(old), motive, sandbox(app), now(), load(new).uuid
+            )
+        assert caught.value.field == "replacement_uuid"
+
+
+def test_unknown_motive(app, demo):
+    public_id = make_invoice(app, SMALL)
+    with app.app_context():
+        with pytest.raises(cancel.CancelError) as caught:
+            cancel.request_cancel(db.session, load(public_id), "05", sandbox(app), now())
+        assert caught.value.field == "motive"
+
+
+# --- the PAC refusing or not answering ------------------------------------------------------
+
+
+class RefusingPac(Pac):
+    name = "refusing"
+
+    def __init__(self, retryable: bool):
+        self.retryable = retryable
+
+    def stamp(self, xml):  # pragma: no cover - not used
+        raise NotImplementedError
+
+    def recover(self, xml):  # pragma: no cover - not used
+        raise NotImplementedError
+
+    def cancel(self, xml, motive, replacement_uuid=None) -> CancelResult:
+        raise PacError("999", "No disponible", retryable=self.retryable)
+
+
+def test_a_refused_request_leaves_the_invoice_as_it_was(app, demo):
+    public_id = make_invoice(app, SMALL)
+    with app.app_context():
+        with pytest.raises(cancel.CancelError, match="No disponible"):
+            cancel.request_cancel(db.session, load(public_id), "02", RefusingPac(False), now())
+        invoice = load(public_id)
+        assert invoice.status is InvoiceStatus.STAMPED and invoice.cancel_status is None
+        assert invoice.cancel_error == "No disponible"
+        [history] = db.session.scalars(
+            select(CancelRequest).where(CancelRequest.invoice_id == invoice.id)
+        ).all()
+        assert history.status is None and history.message == "No disponible"
+        # …and it can be asked again.
+        cancel.request_cancel(db.session, invoice, "02", sandbox(app), now())
+        assert load(public_id).status is InvoiceStatus.CANCELLED
+
+
+def test_a_provider_that_does_not_answer_leaves_it_pending_for_refresh(app, demo):
+    public_id = make_invoice(app, SMALL)
+    with app.app_context():
+        cancel.request_cancel(db.session, load(public_id), "02", RefusingPac(True), now())
+        invoice = load(public_id)
+        assert invoice.cancel_status is CancelStatus.PENDING
+        # The sandbox never got it: refreshing says so and the invoice is free again.
+        with pytest.raises(cancel.CancelError):
+            cancel.refresh(db.session, invoice, sandbox(app), now())
+        assert load(public_id).cancel_status is None
+
+
+def test_remote_providers_say_cancelling_is_not_supported_yet():
+    from webapp.cfdi.pac.finkok import FinkokPac
+    from webapp.cfdi.pac.sw import SwPac
+
+    for pac in (FinkokPac("u", "p"), SwPac(token="t")):
+        with pytest.raises(PacError, match="aún no") as caught:
+            pac.cancel(b"<x/>", "02")
+        assert caught.value.code == "no-soportado" and not caught.value.retryable
+
+
+# --- the customer's panel shows the cancellation ----------------------------------------------
+
+
+def _panel_state(client, public_id: str) -> str:
+    html = client.get("/facturas/").get_data(as_text=True)
+    row = re.search(
+        rf'<tr>\s*<td><input type="checkbox" name="f" value="{public_id}".*?</tr>', html, re.S
+    )
+    assert row, html[:2000]
+    cell = re.search(r'<td class="state-[a-z_]+">(.*?)</td>', row.group(0), re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", cell.group(1)).split())
+
+
+@pytest.mark.parametrize(
+    ("price", "answer", "shown"),
+    [
+        (SMALL, None, "cancelada"),
+        (LARGE, None, "vigente cancelación en proceso"),
+        (LARGE, True, "cancelada"),
+        (LARGE, False, "vigente cancelación rechazada"),
+    ],
+)
+def test_the_customer_panel_shows_the_cancellation(app, client, demo, price, answer, shown):
+    with app.app_context():
+        account_id = _account(RFC, RECEPTOR["email"])
+    public_id = make_invoice(app, price, account_id=account_id)
+    pac = sandbox(app)
+    with app.app_context():
+        invoice = load(public_id)
+        cancel.request_cancel(db.session, invoice, "02", pac, now())
+        if answer is not None:
+            pac.receptor_answers(invoice.uuid, accept=answer)
+            cancel.refresh(db.session, invoice, pac, now())
+    assert sign_in(client, RFC, PASSWORD).status_code == 303
+    assert _panel_state(client, public_id) == shown

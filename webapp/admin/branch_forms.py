@@ -1,0 +1,125 @@
+"""Forms of the back office's branch and kiosk pages, and the branch rules they check.
+
+The CP is the CFDI's LugarExpedicion: it must be in SAT's c_CodigoPostal (the same check as
+the customer's CP, webapp.fiscal.receptor.check_cp).
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from wtforms import StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+from webapp.fiscal.problems import Problem
+from webapp.fiscal.receptor import check_cp
+from webapp.models import Branch, Ticket, TicketStatus
+
+CODE_RE = re.compile(r"[A-Z0-9-]{1,20}")
+CODE_MAX, NAME_MAX, ADDRESS_MAX, KIOSK_NAME_MAX = 20, 120, 500, 80
+
+CP_MESSAGES = {
+    Problem.EMPTY: _l("Escriba el código postal de la sucursal."),
+    Problem.FORMAT: _l("El código postal tiene 5 dígitos."),
+    Problem.UNKNOWN: _l("Ese código postal no está en el catálogo del SAT (c_CodigoPostal)."),
+}
+CODE_TAKEN = _l("Ya hay una sucursal con esa clave. Elija otra.")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _upper(value):
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+class BranchForm(FlaskForm):
+    code = StringField(
+        _l("Clave"),
+        filters=[_upper],
+        render_kw={
+            "maxlength": CODE_MAX,
+            "autocapitalize": "characters",
+            "autocomplete": "off",
+            "spellcheck": "false",
+        },
+    )
+    name = StringField(_l("Nombre"), filters=[_strip], render_kw={"maxlength": NAME_MAX})
+    cp = StringField(
+        _l("Código postal (lugar de expedición)"),
+        filters=[_strip],
+        render_kw={"maxlength": 5, "inputmode": "numeric", "autocomplete": "off"},
+    )
+    address = TextAreaField(
+        _l("Dirección"), filters=[_strip], render_kw={"rows": 3, "maxlength": ADDRESS_MAX}
+    )
+
+    def validate_code(self, field) -> None:
+        if not field.data:
+            raise ValidationError(_l("Escriba la clave de la sucursal."))
+        if not CODE_RE.fullmatch(field.data):
+            raise ValidationError(
+                _l("Use hasta 20 letras sin acentos, números o guiones (por ejemplo, CENTRO-2).")
+            )
+
+    def validate_name(self, field) -> None:
+        if not field.data:
+            raise ValidationError(_l("Escriba el nombre de la sucursal."))
+        if len(field.data) > NAME_MAX:
+            raise ValidationError(_l("El nombre es demasiado largo."))
+
+    def validate_cp(self, field) -> None:
+        problem = check_cp(field.data)
+        if problem is not None:
+            raise ValidationError(CP_MESSAGES[problem])
+
+    def validate_address(self, field) -> None:
+        if len(field.data or "") > ADDRESS_MAX:
+            raise ValidationError(_l("La dirección es demasiado larga."))
+
+
+class KioskForm(FlaskForm):
+    name = StringField(
+        _l("Nombre del quiosco"),
+        filters=[_strip],
+        render_kw={"maxlength": KIOSK_NAME_MAX, "autocomplete": "off"},
+    )
+
+    def validate_name(self, field) -> None:
+        if not field.data:
+            raise ValidationError(_l("Escriba un nombre para reconocerlo, por ejemplo «Caja 1»."))
+        if len(field.data) > KIOSK_NAME_MAX:
+            raise ValidationError(_l("El nombre es demasiado largo."))
+
+
+# --- Rules (no Flask) ---------------------------------------------------------------------
+
+
+def code_taken(session: Session, issuer_id: int, code: str, exclude: int | None = None) -> bool:
+    """Whether another branch of the issuer has `code` (codes are unique per issuer)."""
+    query = select(Branch.id).where(Branch.issuer_id == issuer_id, Branch.code == code)
+    if exclude is not None:
+        query = query.where(Branch.id != exclude)
+    return session.scalar(query.limit(1)) is not None
+
+
+def open_tickets(session: Session, branch_ids: list[int]) -> dict[int, int]:
+    """Open tickets per branch id."""
+    if not branch_ids:
+        return {}
+    rows = session.execute(
+        select(Ticket.branch_id, func.count())
+        .where(Ticket.branch_id.in_(branch_ids), Ticket.status == TicketStatus.OPEN)
+        .group_by(Ticket.branch_id)
+    )
+    return {branch_id: count for branch_id, count in rows}
+
+
+def fill(branch: Branch, form: BranchForm) -> None:
+    branch.code, branch.name = form.code.data, form.name.data
+    branch.cp, branch.address = form.cp.data, form.address.data or ""

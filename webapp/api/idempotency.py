@@ -1,0 +1,64 @@
+"""`Idempotency-Key`: the first answer to a key is stored (per issuer) and replayed for the same
+request; the same key with another body is refused with 422."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.models import IdempotentRequest
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+BAD_KEY = "Clave de idempotencia de 1 a 255 caracteres ASCII visibles (p. ej. un UUID)."
+REUSED = "Esta clave de idempotencia ya se usó con otra solicitud; use una clave nueva."
+
+
+def check_key(key: str) -> str | None:
+    """The problem with a key as sent, or None."""
+    return None if _KEY.fullmatch(key) else BAD_KEY
+
+
+def find(session: Session, issuer_id: int, key: str) -> IdempotentRequest | None:
+    return session.scalar(
+        select(IdempotentRequest).where(
+            IdempotentRequest.issuer_id == issuer_id, IdempotentRequest.key == key
+        )
+    )
+
+
+def replay(stored: IdempotentRequest, method_path: str, body_hash: str) -> Response:
+    """The stored answer, or 422 when the key came with another request."""
+    if stored.method_path != method_path or stored.body_hash != body_hash:
+        body = {"errors": [{"field": HEADER, "message": REUSED}]}
+        return Response(json.dumps(body, ensure_ascii=False), 422, mimetype="application/json")
+    response = Response(stored.response_body, stored.status_code, mimetype="application/json")
+    response.headers[REPLAYED] = "true"
+    return response
+
+
+def store(
+    session: Session,
+    issuer_id: int,
+    key: str,
+    method_path: str,
+    body_hash: str,
+    response: Response,
+) -> None:
+    session.add(
+        IdempotentRequest(
+            issuer_id=issuer_id,
+            key=key,
+            method_path=method_path,
+            body_hash=body_hash,
+            status_code=response.status_code,
+            response_body=response.get_data(as_text=True),
+        )
+    )
+    session.flush()
