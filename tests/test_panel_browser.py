@@ -36,6 +36,7 @@ def rows(page):
 
 def test_panel_with_htmx(page, live_server, app, stamped, history):  # noqa: F811
     files = _stamped_files(app, stamped)
+    app.config["WTF_CSRF_ENABLED"] = True  # the forms and htmx carry their tokens
     sign_in(page, live_server, PASSWORD)
     page.get_by_role("link", name="Mis facturas").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Mis facturas")
@@ -62,6 +63,15 @@ def test_panel_with_htmx(page, live_server, app, stamped, history):  # noqa: F81
         for t in rows(page).locator("td.num").all_inner_texts()
     ]
     assert totals == sorted(totals, reverse=True) and len(totals) == PAGE_SIZE
+    # The results were swapped in by htmx; the ZIP form still sends its CSRF token.
+    page.get_by_label("Ordenar por").select_option("-fecha")
+    page.wait_for_url(re.compile(r"orden=-fecha"))
+    expect(rows(page).first.locator('input[name="f"]')).to_have_value(newest)
+    rows(page).first.locator('input[name="f"]').check()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Descargar ZIP de las seleccionadas").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert files[newest][0] in [archive.read(name) for name in archive.namelist()]
 
     page.goto(live_server + "/facturas/")
     row = rows(page).first
@@ -88,6 +98,7 @@ def test_panel_with_htmx(page, live_server, app, stamped, history):  # noqa: F81
 
 def test_panel_without_javascript(browser, live_server, app, stamped, history):  # noqa: F811
     files = _stamped_files(app, stamped)
+    app.config["WTF_CSRF_ENABLED"] = True  # the forms carry their tokens, as in production
     context = browser.new_context(java_script_enabled=False, accept_downloads=True)
     page = context.new_page()
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
-from flask import Response, abort, current_app, redirect, request, url_for
+from flask import Response, abort, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -30,7 +30,7 @@ from webapp.issuing import cancel, retention
 from webapp.models import CancelStatus, Invoice, StaffRole, Ticket, invoice_ticket
 from webapp.panel import query
 from webapp.panel.forms import FilterForm
-from webapp.panel.routes import WARN_DAYS, cancel_state, state_of
+from webapp.panel.routes import cancel_state, list_response, state_of
 
 ADMIN = StaffRole.ISSUER_ADMIN
 FILTERS = ("q", "desde", "hasta", "rfc", "sucursal", "estado", "total_min", "total_max")
@@ -145,18 +145,6 @@ def _scope() -> query.Scope:
     return query.Scope.issuer(scope.issuer().id, scope.branch_ids())
 
 
-def _page_url(**changes) -> str:
-    args = request.args.to_dict()
-    args.update({k: v for k, v in changes.items() if v is not None})
-    for key in [k for k, v in changes.items() if v is None]:
-        args.pop(key, None)
-    return url_for(".invoices", **args)
-
-
-def _days_left(invoice: Invoice) -> int | None:
-    return retention.days_left(invoice, current_app.config["RETENTION_DAYS"], datetime.now(UTC))
-
-
 def _can_cancel() -> bool:
     member = current_staff()
     return member is not None and member.role in (StaffRole.OPERATOR, ADMIN)
@@ -170,28 +158,19 @@ def invoices():
     form = AdminFilterForm(branches, formdata=request.args)
     valid = form.validate()
     page = query.page(db.session, _scope(), form.filters(), form.cursor()) if valid else None
-    target = request.headers.get("HX-Target", "")
     pending = db.session.scalar(
         scope.invoices_query()
         .with_only_columns(Invoice.id)
         .where(Invoice.cancel_status == CancelStatus.PENDING)
         .limit(1)
     )
-    return render(
+    return list_response(
         "admin/invoices.html",
-        "more" if target.startswith("mas") else "results",
+        "admin.invoices",
+        FILTERS,
+        form,
+        page,
         200 if valid or is_htmx() else 400,
-        form=form,
-        page=page,
-        number=form.page_number(),
-        page_size=query.PAGE_SIZE,
-        filtered=any(request.args.get(name) for name in FILTERS),
-        more_filters=any(request.args.get(name) for name in FILTERS[1:]) or form.errors,
-        page_url=_page_url,
-        state_of=state_of,
-        cancel_state=cancel_state,
-        days_left=_days_left,
-        warn_days=WARN_DAYS,
         admin_list=True,
         any_pending=pending is not None and _can_cancel(),
         notice=NOTICES.get(request.args.get("aviso", "")),

@@ -6,7 +6,7 @@ end, so every period but a bimestral one lies in one month (c_Meses 01..12; bime
 are 13..18). Once the period is over, `reserve_global` takes every OPEN ticket of the branch
 sold in it, under the same lock and with the same folio counter as an individual invoice,
 and the tickets become IN_GLOBAL; `issue.stamp` then signs and stamps it like any invoice
-(`issue.draft_of` asks `global_draft` for its Draft).
+(`issue.draft_of` asks `global_content` for its conceptos).
 
 Each ticket is a Concepto per SAT's guide: ClaveProdServ 01010101, ClaveUnidad ACT, Cantidad
 1, Descripcion "Venta", NoIdentificacion the ticket number and ValorUnitario its subtotal, one
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from webapp.cfdi.amounts import ZERO, Totals, line_importe, line_tax, totals
 from webapp.cfdi.catalogs import MEXICO_CITY
-from webapp.cfdi.draft import PUBLICO_EN_GENERAL_RFC, Draft, GlobalInfo, Line
+from webapp.cfdi.draft import PUBLICO_EN_GENERAL_RFC, GlobalInfo, Line
 from webapp.db import lock_for_write
 from webapp.issuing import issue
 from webapp.models import (
@@ -367,31 +367,14 @@ def held_tickets(session: Session, invoice: Invoice) -> list[Ticket]:
     )
 
 
-def global_draft(session: Session, invoice: Invoice) -> Draft:
-    """The Draft of a global invoice, from the tickets it holds."""
-    issuer, branch = invoice.issuer, invoice.branch
-    return Draft(
-        emisor_rfc=issuer.rfc,
-        emisor_nombre=issuer.legal_name,
-        emisor_regimen=issuer.regimen_fiscal,
-        lugar_expedicion=branch.cp,
-        serie=invoice.serie,
-        folio=invoice.folio,
-        fecha=invoice.fecha,
-        receptor_rfc=invoice.receptor_rfc,
-        receptor_nombre=invoice.receptor_nombre,
-        receptor_cp=invoice.receptor_cp,
-        receptor_regimen=invoice.receptor_regimen,
-        uso_cfdi=invoice.uso_cfdi,
-        forma_pago=invoice.forma_pago,
-        metodo_pago=invoice.metodo_pago,
-        moneda=invoice.currency,
-        lines=tuple(global_lines(held_tickets(session, invoice))),
-        informacion_global=GlobalInfo(
-            periodicidad=invoice.global_periodicity or DAILY,
-            meses=invoice.global_months or "",
-            año=invoice.global_year or 0,
-        ),
+def global_content(session: Session, invoice: Invoice) -> tuple[tuple[Line, ...], GlobalInfo]:
+    """The conceptos and InformacionGlobal of a global invoice, from the tickets it holds
+    (`issue.draft_of` adds the header every invoice shares)."""
+    lines = tuple(global_lines(held_tickets(session, invoice)))
+    return lines, GlobalInfo(
+        periodicidad=invoice.global_periodicity or DAILY,
+        meses=invoice.global_months or "",
+        año=invoice.global_year or 0,
     )
 
 

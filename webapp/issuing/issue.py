@@ -212,11 +212,14 @@ def ticket_lines(ticket: Ticket) -> list[Line]:
 
 def draft_of(invoice: Invoice) -> Draft:
     if invoice.is_global:
-        from webapp.issuing.global_invoice import global_draft
+        from webapp.issuing.global_invoice import global_content
 
-        return global_draft(object_session(invoice), invoice)
+        lines, informacion_global = global_content(object_session(invoice), invoice)
+    else:
+        held = sorted(invoice.tickets, key=lambda t: t.id)
+        lines = tuple(line for t in held for line in ticket_lines(t))
+        informacion_global = None
     issuer, branch = invoice.issuer, invoice.branch
-    held = sorted(invoice.tickets, key=lambda t: t.id)
     return Draft(
         emisor_rfc=issuer.rfc,
         emisor_nombre=issuer.legal_name,
@@ -233,7 +236,8 @@ def draft_of(invoice: Invoice) -> Draft:
         forma_pago=invoice.forma_pago,
         metodo_pago=invoice.metodo_pago,
         moneda=invoice.currency,
-        lines=tuple(line for t in held for line in ticket_lines(t)),
+        lines=lines,
+        informacion_global=informacion_global,
     )
 
 

@@ -3,6 +3,7 @@ downloads, exports and resending, every query scoped to the account."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from flask import (
@@ -17,6 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from webapp.extensions import db, limiter
@@ -75,12 +77,14 @@ def _filter_form() -> FilterForm:
     )
 
 
-def _page_url(**changes) -> str:
+def page_url(endpoint: str, **changes) -> str:
+    """The list at `endpoint` with this request's query string changed by `changes` (a None
+    value removes that key)."""
     args = request.args.to_dict()
     args.update({k: v for k, v in changes.items() if v is not None})
     for key in [k for k, v in changes.items() if v is None]:
         args.pop(key, None)
-    return url_for(".index", **args)
+    return url_for(endpoint, **args)
 
 
 @bp.get("/")
@@ -96,28 +100,50 @@ def index():
 
 
 def _list(form: FilterForm, page: query.Page | None, status: int):
+    return list_response(
+        "panel/index.html",
+        "panel.index",
+        FILTERS,
+        form,
+        page,
+        status,
+        notice=request.args.get("aviso"),
+        export_args={k: v for k, v in request.args.items() if k in FILTERS + ("orden",)},
+    )
+
+
+def list_response(
+    template: str,
+    endpoint: str,
+    filters: tuple[str, ...],
+    form: FlaskForm,
+    page: query.Page | None,
+    status: int,
+    **extra,
+):
+    """An invoice list (the customer's panel, the issuer's list in the back office): the full
+    page, its results block (filters changed) or the next rows (Cargar más), by HX-Target."""
     target = request.headers.get("HX-Target", "")
     return render(
-        "panel/index.html",
+        template,
         "more" if target.startswith("mas") else "results",
         status,
         form=form,
         page=page,
         number=form.page_number(),
         page_size=query.PAGE_SIZE,
-        filtered=any(request.args.get(name) for name in FILTERS),
-        more_filters=any(request.args.get(name) for name in FILTERS[1:]) or form.errors,
-        page_url=_page_url,
+        filtered=any(request.args.get(name) for name in filters),
+        more_filters=any(request.args.get(name) for name in filters[1:]) or form.errors,
+        page_url=functools.partial(page_url, endpoint),
         state_of=state_of,
         cancel_state=cancel_state,
-        days_left=_days_left,
+        days_left=days_left,
         warn_days=WARN_DAYS,
-        notice=request.args.get("aviso"),
-        export_args={k: v for k, v in request.args.items() if k in FILTERS + ("orden",)},
+        **extra,
     )
 
 
-def _days_left(invoice: Invoice) -> int | None:
+def days_left(invoice: Invoice) -> int | None:
     return retention.days_left(invoice, current_app.config["RETENTION_DAYS"], datetime.now(UTC))
 
 
