@@ -30,9 +30,9 @@ test: $(VENV)/.installed-dev $(CATALOGS) $(AUDIT_TOOLS)
 	./scripts/ensure_system_packages.sh
 	$(BIN)/ruff check .
 	@echo "== Test suite on SQLite =="
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 	@echo "== Test suite on PostgreSQL =="
-	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -n auto
 
 ## make audit: the audits of make test (axe-core, Nu Html Checker), then Lighthouse
 audit: $(VENV)/.installed-dev $(CATALOGS) $(AUDIT_TOOLS)

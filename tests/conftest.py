@@ -7,7 +7,7 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 from werkzeug.serving import make_server
 
 from webapp import create_app, crypto
@@ -26,16 +26,30 @@ def pytest_report_header(config):
     return f"autofactura database backend: {backend}"
 
 
+def _worker_database(url: str, worker: str) -> str:
+    """A database of its own for a pytest-xdist worker, on the same PostgreSQL server."""
+    name = f"{make_url(url).database}_{worker}"
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """A database migrated to the newest revision, once per test session."""
+def database_url(request, tmp_path_factory) -> str:
+    """A database migrated to the newest revision, once per test session (per worker when
+    pytest-xdist runs the suite in parallel: `make test` does)."""
     if POSTGRES_URL:
-        engine = make_engine(POSTGRES_URL)
+        worker = getattr(request.config, "workerinput", {}).get("workerid")
+        url = _worker_database(POSTGRES_URL, worker) if worker else POSTGRES_URL
+        engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-        url = POSTGRES_URL
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     upgrade(url)
@@ -222,8 +236,17 @@ def page(browser, request):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and "browser" in item.keywords:
+    if report.when == "call" and "browser" in item.keywords and _browser_results["version"]:
+        report.user_properties.append(("chromium", _browser_results["version"]))
+
+
+def pytest_runtest_logreport(report):
+    """Count browser tests here: with pytest-xdist, the reports of every worker come here."""
+    if report.when == "call" and "browser" in report.keywords:
         _browser_results["passed" if report.passed else "failed"] += 1
+        for name, value in report.user_properties:
+            if name == "chromium":
+                _browser_results["version"] = value
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -5,6 +5,7 @@ installs them); Lighthouse is slower and runs in `make audit` (scripts/audit.sh)
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from playwright.sync_api import expect
 from tests.test_accounts import sign_in as client_sign_in
 from tests.test_invoicing import RECEPTOR, RFC, start, ticket_data
 from tests.test_panel import PASSWORD, _account
+from webapp.demo.staff import STAFF_PASSWORD as PASSWORD_STAFF
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "audit/node_modules/axe-core/axe.min.js"
@@ -37,7 +39,7 @@ def _cookies(client) -> dict[str, str]:
 
 
 @pytest.fixture
-def audited(app, client, demo):
+def audited(app, client, demo, staff):
     """Every kind of page: name -> (path, expected status, HTML, cookies of that moment)."""
     pages = {}
 
@@ -72,6 +74,31 @@ def audited(app, client, demo):
     take("change password", client, "/cuenta/contrasena")
     take("fiscal profile", client, "/cuenta/perfil/")
     take("invoice panel", client, "/facturas/")
+
+    # The back office, as the demo issuer's admin (the invoices above are in its lists).
+    admin = app.test_client()
+    take("admin: sign in", admin, "/admin/entrar")
+    response = admin.post(
+        "/admin/entrar", data={"email": staff["admin"], "password": PASSWORD_STAFF}
+    )
+    assert response.status_code == 303
+    for name, path in [
+        ("admin: dashboard", "/admin/"),
+        ("admin: invoices", "/admin/facturas"),
+        ("admin: factura global", "/admin/factura-global"),
+        ("admin: tickets", "/admin/tickets"),
+        ("admin: branches", "/admin/sucursales"),
+        ("admin: new branch", "/admin/sucursales/nueva"),
+        ("admin: API keys", "/admin/api"),
+        ("admin: staff", "/admin/personal"),
+        ("admin: issuer settings", "/admin/emisor"),
+        ("admin: CSD upload", "/admin/emisor/csd"),
+    ]:
+        take(name, admin, path)
+    detail = re.search(r'href="(/admin/facturas/[\w-]+)"', pages["admin: invoices"][2]).group(1)
+    take("admin: invoice detail", admin, detail)
+    branch = re.search(r'href="(/admin/sucursales/\d+)"', pages["admin: branches"][2]).group(1)
+    take("admin: branch detail", admin, branch)
     return pages
 
 
@@ -105,7 +132,14 @@ def test_axe_finds_no_violations(browser, live_server, audited):
             assert response.status == status and page.url == live_server + path, name
             page.wait_for_load_state("networkidle")
             check(name)
-        # Still signed in: a modal dialog over Mi cuenta, as htmx brings it.
+        # Signed in as the customer again: a modal dialog over Mi cuenta, as htmx brings it.
+        context.clear_cookies()
+        context.add_cookies(
+            [
+                {"name": k, "value": v, "url": live_server}
+                for k, v in audited["Mi cuenta"][3].items()
+            ]
+        )
         page.goto(live_server + "/cuenta/")
         page.get_by_role("link", name="Datos fiscales", exact=True).click()
         expect(page.get_by_role("dialog", name="Datos fiscales")).to_be_visible()

@@ -200,6 +200,7 @@ def test_a_form_returned_with_errors_focuses_the_first_field_to_fix(page, live_s
     page.get_by_label("Sucursal Centro Histórico").check()
     page.get_by_role("button", name="Siguiente").click()
     page.get_by_label("RFC", exact=True).fill("NOESUNRFC")
-    page.get_by_role("button", name="Siguiente").click()
+    with page.expect_navigation():  # the form is posted: a whole page comes back
+        page.get_by_role("button", name="Siguiente").click()
     expect(page.locator("#rfc-error")).to_be_visible()
     expect(page.get_by_label("RFC", exact=True)).to_be_focused()

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
 from webapp.admin import bp, scope
@@ -56,14 +57,20 @@ ERRORS = {
 
 
 class GlobalForm(FlaskForm):
-    # Out of scope is a 404 (scope.branch), not a form error.
+    # Out of scope is a 404 (scope.branch), not a form error. The selects always hold a
+    # choice, so they carry no `required` (HTML wants an empty first option then).
     branch = SelectField(
-        _l("Sucursal"), coerce=int, validate_choice=False, validators=[InputRequired()]
+        _l("Sucursal"),
+        coerce=int,
+        validate_choice=False,
+        validators=[InputRequired()],
+        render_kw={"required": False},
     )
     periodicity = SelectField(
         _l("Periodicidad"),
-        choices=list(PERIODICITY_NAMES.items()),
+        choices=[SelectChoice(k, v) for k, v in PERIODICITY_NAMES.items()],
         validators=[InputRequired()],
+        render_kw={"required": False},
     )
     day = DateField(
         _l("Un día del periodo"),
@@ -84,7 +91,7 @@ def _form(query=None) -> GlobalForm:
     issuer = scope.issuer()
     form = GlobalForm(query, meta={"csrf": False}) if query is not None else GlobalForm()
     form.branch.choices = [
-        (b.id, f"{b.code} · {b.name} (C.P. {b.cp})")
+        SelectChoice(b.id, f"{b.code} · {b.name} (C.P. {b.cp})")
         for b in db.session.scalars(scope.branches_query())
     ]
     if not form.periodicity.data or form.periodicity.data == "None":

@@ -17,6 +17,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import FileField, Form, SelectField
+from wtforms.fields.choices import SelectChoice
 
 from webapp.admin import bp, scope
 from webapp.admin.auth import staff_required
@@ -60,8 +61,12 @@ def _imports_query():
 
 def _filter_form(branches: list[Branch]) -> tuple[TicketFilter, int | None, TicketStatus | None]:
     form = TicketFilter(request.args)
-    form.sucursal.choices = [("", _("Todas"))] + [(str(b.id), b.code) for b in branches]
-    form.estado.choices = [("", _("Todos"))] + [(s.value, STATUS_LABELS[s]) for s in TicketStatus]
+    form.sucursal.choices = [SelectChoice("", _("Todas"))] + [
+        SelectChoice(str(b.id), b.code) for b in branches
+    ]
+    form.estado.choices = [SelectChoice("", _("Todos"))] + [
+        SelectChoice(s.value, STATUS_LABELS[s]) for s in TicketStatus
+    ]
     branch_id = next((b.id for b in branches if str(b.id) == form.sucursal.data), None)
     status = next((s for s in TicketStatus if s.value == form.estado.data), None)
     return form, branch_id, status

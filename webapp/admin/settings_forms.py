@@ -22,6 +22,7 @@ from wtforms import (
     StringField,
     widgets,
 )
+from wtforms.fields.choices import SelectChoice
 
 from webapp.config import PACS
 from webapp.fiscal import catalogs, matrix
@@ -76,7 +77,9 @@ class FiscalForm(FlaskForm):
             codes = list(catalogs.REGIMENES)
         else:
             codes = issuer_regimenes(person)
-        self.regimen.choices = [(c, f"{c} · {catalogs.REGIMENES.get(c, c)}") for c in codes]
+        self.regimen.choices = [
+            SelectChoice(c, f"{c} · {catalogs.REGIMENES.get(c, c)}") for c in codes
+        ]
 
 
 def check_fiscal(form: FiscalForm, issuer: Issuer, may_change_rfc: bool) -> dict[str, str]:
@@ -133,9 +136,9 @@ class CheckboxesField(SelectMultipleField):
 
 
 WINDOW_KINDS = [
-    (WindowKind.SAME_MONTH.value, _l("Durante el mes de la compra")),
-    (WindowKind.DAYS_AFTER.value, _l("Hasta N días después de la compra")),
-    (WindowKind.UNTIL_DAY_NEXT_MONTH.value, _l("Hasta el día K del mes siguiente")),
+    SelectChoice(WindowKind.SAME_MONTH.value, _l("Durante el mes de la compra")),
+    SelectChoice(WindowKind.DAYS_AFTER.value, _l("Hasta N días después de la compra")),
+    SelectChoice(WindowKind.UNTIL_DAY_NEXT_MONTH.value, _l("Hasta el día K del mes siguiente")),
 ]
 
 
@@ -149,20 +152,20 @@ class BillingForm(FlaskForm):
     window_day = IntegerField(_l("Día del mes siguiente (K)"), render_kw={"min": 1, "max": 31})
     formas_pago = CheckboxesField(
         _l("Formas de pago que el cliente puede elegir"),
-        choices=[(c, f"{c} · {n}") for c, n in catalogs.FORMAS_PAGO.items()],
+        choices=[SelectChoice(c, f"{c} · {n}") for c, n in catalogs.FORMAS_PAGO.items()],
         validate_choice=False,
     )
     global_policy = RadioField(
         _l("Si el cliente factura un ticket que ya está en una factura global"),
         choices=[
-            ("flag", _l("Facturarlo y marcar la factura global para corregir")),
-            ("refuse", _l("No permitir facturarlo")),
+            SelectChoice("flag", _l("Facturarlo y marcar la factura global para corregir")),
+            SelectChoice("refuse", _l("No permitir facturarlo")),
         ],
         validate_choice=False,
     )
     global_periodicity = SelectField(
         _l("Periodicidad de la factura global"),
-        choices=list(PERIODICIDADES.items()),
+        choices=[SelectChoice(k, v) for k, v in PERIODICIDADES.items()],
         validate_choice=False,
     )
     guest_invoicing = BooleanField(_l("Permitir facturar sin cuenta (se envía por correo)"))
@@ -256,7 +259,7 @@ PAC_LABELS = {
 class PacForm(FlaskForm):
     provider = RadioField(
         _l("Proveedor de timbrado (PAC)"),
-        choices=[(name, PAC_LABELS[name]) for name in ("", *PACS)],
+        choices=[SelectChoice(name, PAC_LABELS[name]) for name in ("", *PACS)],
         validate_choice=False,
     )
     username = StringField(
