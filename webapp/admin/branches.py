@@ -76,12 +76,16 @@ def branches():
 @staff_required(ADMIN)
 def branch_new():
     issuer = scope.issuer()
-    form = BranchForm()
+    return _branch_form(BranchForm(), Branch(issuer_id=issuer.id, active=True), "creada")
+
+
+def _branch_form(form: BranchForm, branch: Branch, notice: str):
+    """Create (`branch` new) or edit a branch: a 303 (or HX-Redirect) to its page once saved,
+    else the form again with the messages next to the fields."""
     if form.validate_on_submit():
-        if code_taken(db.session, issuer.id, form.code.data):
+        if code_taken(db.session, branch.issuer_id, form.code.data, exclude=branch.id):
             form.code.errors = [CODE_TAKEN]
         else:
-            branch = Branch(issuer_id=issuer.id, active=True)
             fill(branch, form)
             db.session.add(branch)
             try:
@@ -90,13 +94,13 @@ def branch_new():
                 db.session.rollback()
                 form.code.errors = [CODE_TAKEN]
             else:
-                return _done(url_for("admin.branch", branch_id=branch.id, aviso="creada"))
+                return _done(url_for("admin.branch", branch_id=branch.id, aviso=notice))
     return render(
         "admin/branches_form.html",
         "dialog",
         status=_status(form),
         form=form,
-        branch=None,
+        branch=branch if branch.id else None,
         in_dialog=is_htmx(),
     )
 
@@ -123,26 +127,7 @@ def branch(branch_id: int):
 def branch_edit(branch_id: int):
     found = scope.branch(branch_id)
     form = BranchForm(obj=found) if request.method == "GET" else BranchForm()
-    if form.validate_on_submit():
-        if code_taken(db.session, found.issuer_id, form.code.data, exclude=found.id):
-            form.code.errors = [CODE_TAKEN]
-        else:
-            fill(found, form)
-            try:
-                db.session.commit()
-            except IntegrityError:
-                db.session.rollback()
-                form.code.errors = [CODE_TAKEN]
-            else:
-                return _done(url_for("admin.branch", branch_id=found.id, aviso="guardada"))
-    return render(
-        "admin/branches_form.html",
-        "dialog",
-        status=_status(form),
-        form=form,
-        branch=found,
-        in_dialog=is_htmx(),
-    )
+    return _branch_form(form, found, "guardada")
 
 
 @bp.post("/sucursales/<int:branch_id>/estado")
