@@ -478,3 +478,34 @@ def test_openapi_document_is_public_json(client):
     assert doc["openapi"].startswith("3.1")
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "/api/v1/tickets" in doc["paths"]
+
+
+def test_a_replayed_201_keeps_its_location(client, api_key):
+    headers = auth(api_key, **{"Idempotency-Key": "k-location"})
+    first = client.post(URL, json=ticket(), headers=headers)
+    again = client.post(URL, json=ticket(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Location"] == first.headers["Location"]
+    assert client.get(again.headers["Location"], headers=auth(api_key)).status_code == 200
+
+
+def test_an_idempotency_key_is_forgotten_after_its_hours(app, client, api_key):
+    headers = auth(api_key, **{"Idempotency-Key": "k-old"})
+    assert client.post(URL, json=ticket("90000001"), headers=headers).status_code == 201
+    with app.app_context():  # a day and a bit later
+        stored = db.session.scalar(select(IdempotentRequest))
+        stored.created_at = datetime.now(UTC) - timedelta(hours=25)
+        db.session.commit()
+    again = client.post(URL, json=ticket("90000002"), headers=headers)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert count_tickets(app, "90000002") == 1
+
+
+def test_each_key_is_rate_limited_in_json(make_app, staff):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_API="2/minute")
+    key, client = make_api_key(app), app.test_client()
+    statuses = [client.get(URL + "/CENTRO/1", headers=auth(key)).status_code for _ in range(3)]
+    assert statuses == [404, 404, 429]
+    limited = client.post(URL, json=ticket(), headers=auth(key))
+    assert limited.status_code == 429 and limited.is_json
+    assert count_tickets(app, "90000001") == 0

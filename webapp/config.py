@@ -127,6 +127,8 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "RATELIMIT_SIGNIN_IP": os.environ.get("RATELIMIT_SIGNIN_IP", "30/minute;300/hour"),
         "RATELIMIT_SIGNIN_ACCOUNT": os.environ.get("RATELIMIT_SIGNIN_ACCOUNT", "10/minute"),
         "RATELIMIT_EMAIL_IP": os.environ.get("RATELIMIT_EMAIL_IP", "10/minute;60/hour"),
+        "RATELIMIT_API": os.environ.get("RATELIMIT_API", "600/minute"),  # per API key
+        "API_IDEMPOTENCY_HOURS": int(os.environ.get("API_IDEMPOTENCY_HOURS", "24")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
         # SECURITY_PRESET (modern | seed) and SECURITY_<KNOB> overrides: webapp.accounts.policy
         **{k: v for k, v in os.environ.items() if k.startswith("SECURITY_")},

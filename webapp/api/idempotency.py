@@ -1,13 +1,15 @@
 """`Idempotency-Key`: the first answer to a key is stored (per issuer) and replayed for the same
-request; the same key with another body is refused with 422."""
+request; the same key with another body is refused with 422. Answers are kept for
+`API_IDEMPOTENCY_HOURS` (24 by default); after that a key may be used again."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 from flask import Response
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from webapp.models import IdempotentRequest
@@ -25,6 +27,11 @@ def check_key(key: str) -> str | None:
     return None if _KEY.fullmatch(key) else BAD_KEY
 
 
+def forget_before(session: Session, cutoff: datetime) -> None:
+    """Drop the answers stored before `cutoff` (their keys may be used again)."""
+    session.execute(delete(IdempotentRequest).where(IdempotentRequest.created_at < cutoff))
+
+
 def find(session: Session, issuer_id: int, key: str) -> IdempotentRequest | None:
     return session.scalar(
         select(IdempotentRequest).where(
@@ -40,6 +47,8 @@ def replay(stored: IdempotentRequest, method_path: str, body_hash: str) -> Respo
         return Response(json.dumps(body, ensure_ascii=False), 422, mimetype="application/json")
     response = Response(stored.response_body, stored.status_code, mimetype="application/json")
     response.headers[REPLAYED] = "true"
+    if stored.location:
+        response.headers["Location"] = stored.location
     return response
 
 
@@ -59,6 +68,7 @@ def store(
             body_hash=body_hash,
             status_code=response.status_code,
             response_body=response.get_data(as_text=True),
+            location=response.headers.get("Location"),
         )
     )
     session.flush()

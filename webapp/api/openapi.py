@@ -316,6 +316,7 @@ def document() -> dict:
                         "401": UNAUTHORIZED,
                         "409": _error("The branch and ticket number exist with other content."),
                         "413": _error("The body is too large."),
+                        "429": _error("Too many requests with this API key (RATELIMIT_API)."),
                         "422": _error(
                             "Field errors (for a batch, also the results of every item); or "
                             "an Idempotency-Key already used with another body."
@@ -345,6 +346,7 @@ def document() -> dict:
                         "200": _json(_ref("Ticket"), "The ticket."),
                         "401": UNAUTHORIZED,
                         "404": _error("No such ticket in that branch of the issuer."),
+                        "429": _error("Too many requests with this API key (RATELIMIT_API)."),
                     },
                 }
             },

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from flask import Response, g, request, url_for
+from flask import Response, current_app, g, request, url_for
 from sqlalchemy.exc import IntegrityError
 
 from webapp.api import bp, idempotency, keys
 from webapp.api.openapi import MAX_BATCH, document
-from webapp.extensions import db
+from webapp.extensions import db, limiter
 from webapp.tickets.ingest import Outcome, branch_finder, find_ticket, ingest_ticket, ticket_json
 from webapp.tickets.validate import FieldError, parse_ticket
 
@@ -106,7 +106,19 @@ def _parse_body(raw: bytes) -> tuple[object, str] | Response:
     return payload, hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _key_of_request() -> str:
+    """Rate limits count per API key (a digest of the Authorization header)."""
+    digest = hashlib.sha256(request.headers.get("Authorization", "").encode()).hexdigest()
+    return "api:" + digest[:24]
+
+
+api_limit = limiter.shared_limit(
+    lambda: current_app.config["RATELIMIT_API"], scope="api", key_func=_key_of_request
+)
+
+
 @bp.post("/tickets")
+@api_limit
 def push_tickets():
     issuer_id = g.api_key.issuer_id
     key = request.headers.get(idempotency.HEADER)
@@ -120,6 +132,8 @@ def push_tickets():
         payload, body_hash = parsed
     method_path = f"{request.method} {request.path}"
     if key is not None:
+        hours = current_app.config["API_IDEMPOTENCY_HOURS"]
+        idempotency.forget_before(db.session, datetime.now(UTC) - timedelta(hours=hours))
         stored = idempotency.find(db.session, issuer_id, key)
         if stored is not None:
             return idempotency.replay(stored, method_path, body_hash)
@@ -203,6 +217,7 @@ def _dicts(errors: list[FieldError]) -> list[dict]:
 
 
 @bp.get("/tickets/<branch>/<ticket_number>")
+@api_limit
 def get_ticket(branch: str, ticket_number: str):
     found = branch_finder(db.session, g.api_key.issuer_id)(branch)
     ticket = find_ticket(db.session, found.id, ticket_number) if found is not None else None

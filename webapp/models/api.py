@@ -51,7 +51,8 @@ class IdempotentRequest(Base):
     body_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    location: Mapped[str | None] = mapped_column(String(255))  # of a 201, replayed with it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class TicketImport(Base):
