@@ -515,12 +515,12 @@ def post_ticket(world: World, changes: dict, rfc: str):
     assert_answered(r)
     after = snapshot(world.app)
     location = r.headers.get("Location", "")
-    if r.status_code == 303 and "/facturar/factura/" in location and replayed:
-        # A key that already made an invoice ("0", say, drawn twice) gets that invoice back,
-        # whatever the rest of the form says: the app treats the key as the form's secret.
-        assert location == replayed
-        assert after == before
-    elif r.status_code == 303 and "/facturar/factura/" in location:
+    if r.status_code == 303 and "/facturar/factura/" in location:
+        # A key that already made an invoice ("0", say, drawn twice) made it for other tickets
+        # (each example takes a fresh one): it is an earlier form's key, so this request gets
+        # a new key and its own invoice (routes._same_request); a double submit of the same
+        # form, which does get the first invoice back, is tested in test_invoicing.py.
+        assert location != replayed
         # Whatever was accepted made one stamped invoice and its email; the result page shows
         # it escaped; the XML holds the nombre as stored and the PDF was made.
         world.used.add(t["id"])
