@@ -104,6 +104,18 @@ def _certificate(certificate: bytes) -> openssl.X509:
     raise CSDError("the .cer is not an X.509 certificate", "cer_format")
 
 
+def _encrypted(key: bytes) -> bool:
+    """Whether `key` is a DER private key that needs a password (SAT's .key files do);
+    CSDError when it is no private key at all."""
+    try:
+        load_der_private_key(key, None)
+    except TypeError:  # it asks for a password
+        return True
+    except ValueError as exc:
+        raise CSDError(f"the .key is not a private key: {exc}", "key_format") from exc
+    return False
+
+
 def check_csd(
     rfc: str, certificate: bytes, key: bytes, password: str, *, now: datetime | None = None
 ) -> tuple[Signer, CsdInfo]:
@@ -114,13 +126,7 @@ def check_csd(
     and, when `now` is given, valid at `now`. Raises CSDError with the first problem.
     """
     x509 = _certificate(certificate)
-    try:
-        load_der_private_key(key, None)
-    except TypeError:
-        pass  # encrypted, as SAT's .key files are: the password opens it below
-    except ValueError as exc:
-        raise CSDError(f"the .key is not a private key: {exc}", "key_format") from exc
-    else:
+    if not _encrypted(key):
         raise CSDError("the .key is not encrypted, SAT's always are", "key_format")
     try:
         private = load_der_private_key(key, password.encode())
