@@ -247,3 +247,22 @@ def test_csd_dialog_in_a_browser(page, live_server, staff):
     dialog.get_by_role("button", name="Subir").click()
     expect(page.get_by_text("Certificado (CSD) guardado.")).to_be_visible()
     assert [e for e in page.errors if "422" not in e] == []
+
+
+def test_unencrypted_key_refused(app, signed_in):
+    """SAT's .key files are always encrypted; a bare key is not one of them."""
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        load_der_private_key,
+    )
+
+    cer, key = make_test_csd(RFC, NAME, PASSWORD)
+    bare = load_der_private_key(key, PASSWORD.encode()).private_bytes(
+        Encoding.DER, PrivateFormat.PKCS8, NoEncryption()
+    )
+    text = _refused(app, signed_in, cer, bare)
+    assert "no es una llave privada (.key) del SAT" in text and 'id="csd_key-error"' in text
+    with pytest.raises(CSDError, match="not encrypted"):
+        check_csd(RFC, cer, bare, PASSWORD)
