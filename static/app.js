@@ -59,6 +59,22 @@
   });
   document.addEventListener("htmx:oobBeforeSwap", stale);
 
+  // Pressing a form's submit button blurs the field being typed in, which asks for its inline
+  // check; that answer could move the button (a message appears or goes) before the press is
+  // released, and the click would miss it. While a submit button is pressed, no check is asked:
+  // the submit itself checks every field.
+  var pressing = null;
+  document.addEventListener("pointerdown", function (event) {
+    var button = event.target.closest("button[type=submit],button:not([type]),input[type=submit]");
+    pressing = button && button.form;
+  }, true);
+  document.addEventListener("pointerup", function () { setTimeout(function () { pressing = null; }, 0); }, true);
+  document.addEventListener("pointercancel", function () { pressing = null; }, true);
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.detail.elt;
+    if (pressing && elt.id.indexOf("campo-") === 0 && elt.closest("form") === pressing) event.preventDefault();
+  });
+
   // Kiosk (body[data-kiosk-idle]): after that many seconds without input, the #kiosco-aviso
   // dialog counts down data-kiosk-countdown seconds, then posts its form (/kiosco/terminar),
   // which wipes the session. Closing it ("Continuar", Esc) starts over. While the customer is

@@ -204,3 +204,22 @@ def test_a_form_returned_with_errors_focuses_the_first_field_to_fix(page, live_s
         page.get_by_role("button", name="Siguiente").click()
     expect(page.locator("#rfc-error")).to_be_visible()
     expect(page.get_by_label("RFC", exact=True)).to_be_focused()
+
+
+def test_a_slow_press_on_the_button_is_not_lost_to_the_inline_check(page, live_server, demo):
+    """A finger rests on "Siguiente" a moment. Leaving the RFC field would ask for its inline
+    check, whose answer takes the old message away and moves the button up before the finger
+    lifts: the press must still submit the form."""
+    page.goto(live_server + "/facturar/demo/")
+    page.get_by_label("Sucursal Centro Histórico").check()
+    page.get_by_role("button", name="Siguiente").click()
+    page.get_by_label("RFC", exact=True).fill("NOESUNRFC")
+    with page.expect_navigation():
+        page.get_by_label("RFC", exact=True).press("Enter")
+    expect(page.locator("#rfc-error")).to_be_visible()
+    page.get_by_label("RFC", exact=True).fill("XOJI740919U48")
+    page.get_by_role("button", name="Siguiente").hover()
+    page.mouse.down()
+    page.wait_for_timeout(800)  # the press lasts longer than a check's round trip
+    page.mouse.up()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Datos del ticket")
