@@ -223,18 +223,21 @@ def test_bad_cancel_requests_say_why_next_to_the_field(
         assert load(target).status is InvoiceStatus.STAMPED
 
 
-def test_motive_01_with_a_replacement_of_the_same_issuer(app, client, staff, admin_login, invoices):
+def test_motive_01_takes_only_a_replacement_of_this_invoice(
+    app, client, staff, admin_login, invoices
+):
     admin_login(client, staff["admin"])
     old, new = invoices["centro"]
     with app.app_context():
-        replacement = load(new).uuid
+        unrelated = load(new).uuid
     r = client.post(
         f"/admin/facturas/{old}/cancelar",
-        data={"motive": "01", "confirm": "y", "replacement_uuid": replacement},
+        data={"motive": "01", "confirm": "y", "replacement_uuid": unrelated},
     )
-    assert r.status_code == 303
-    html = client.get(r.headers["Location"]).get_data(as_text=True)
-    assert f"La sustituye la factura {replacement}" in html
+    assert r.status_code == 422
+    assert "Sustituir factura" in field(r.get_data(as_text=True), "replacement_uuid")
+    with app.app_context():
+        assert load(old).status is InvoiceStatus.STAMPED
 
 
 def test_the_replacement_field_comes_with_motive_01(client, staff, admin_login, invoices):

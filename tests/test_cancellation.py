@@ -252,30 +252,6 @@ def test_motive_01_with_a_wrong_replacement(app, demo, replacement, message):
         assert load(public_id).status is InvoiceStatus.STAMPED
 
 
-def test_motive_01_replacement_must_be_issued_before_the_request(app, demo):
-    old, new = make_invoice(app, SMALL), make_invoice(app, SMALL)
-    with app.app_context():
-        invoice, replacement = load(old), load(new)
-        before = replacement.stamped_at - timedelta(minutes=5)
-        with pytest.raises(cancel.CancelError, match="antes de pedir"):
-            cancel.request_cancel(db.session, invoice, "01", sandbox(app), before, replacement.uuid)
-
-
-def test_motive_01_replacement_takes_over_the_tickets(app, demo):
-    old, new = make_invoice(app, SMALL), make_invoice(app, SMALL)
-    with app.app_context():
-        invoice, replacement = load(old), load(new)
-        cancel.request_cancel(
-            db.session, invoice, "01", sandbox(app), now(), replacement.uuid.lower()
-        )
-        invoice = load(old)
-        assert invoice.status is InvoiceStatus.CANCELLED
-        assert invoice.cancel_replacement_uuid == replacement.uuid
-        assert ticket_states(invoice) == [(TicketStatus.INVOICED, False)]
-        assert sorted(a for _, a in ticket_states(load(new))) == [True, True]
-        assert {s for s, _ in ticket_states(load(new))} == {TicketStatus.INVOICED}
-
-
 @pytest.mark.parametrize("motive", ["02", "03", "04"])
 def test_other_motives_carry_no_replacement(app, demo, motive):
     old, new = make_invoice(app, SMALL), make_invoice(app, SMALL)

@@ -15,6 +15,7 @@ from webapp.admin import (  # noqa: E402,F401 (routes register on bp)
     imports,
     invoices,
     people,
+    replace,
     routes,
     settings,
 )

@@ -26,8 +26,8 @@ from webapp.extensions import db
 from webapp.htmx import is_htmx, render
 from webapp.invoicing import services
 from webapp.invoicing.forms import EmailForm
-from webapp.issuing import cancel, retention
-from webapp.models import CancelStatus, Invoice, StaffRole, Ticket, invoice_ticket
+from webapp.issuing import cancel, replace, retention
+from webapp.models import CancelStatus, Invoice, InvoiceStatus, StaffRole, Ticket, invoice_ticket
 from webapp.panel import query
 from webapp.panel.forms import FilterForm
 from webapp.panel.routes import cancel_state, list_response, state_of
@@ -45,6 +45,20 @@ NOTICES = {
     "sin_cambio": _l("El receptor aún no responde: la cancelación sigue en proceso."),
     "sin_respuesta": _l(
         "El PAC no respondió: la solicitud queda en proceso. Use «Actualizar estado» más tarde."
+    ),
+    "sustituye_cancelada": _l(
+        "Emitimos esta factura en sustitución de la anterior, que quedó cancelada con el motivo 01."
+    ),
+    "sustituye_en_proceso": _l(
+        "Emitimos esta factura en sustitución de la anterior. La cancelación de la anterior "
+        "(motivo 01) está en proceso hasta que el receptor la acepte."
+    ),
+    "sin_cancelar": _l(
+        "Emitimos la factura de sustitución, pero el PAC no canceló esta (vea el historial). "
+        "Pida la cancelación otra vez: el formulario ya lleva el motivo 01 y su UUID."
+    ),
+    "sustitucion_en_timbrado": _l(
+        "La factura de sustitución se está timbrando; vuelva en unos minutos para cancelar esta."
     ),
 }
 MOTIVE_LABELS = {
@@ -203,8 +217,11 @@ def _tickets(invoice: Invoice) -> list[tuple[Ticket, bool]]:
 
 
 def _detail(invoice: Invoice, form: CancelForm | None = None, status: int = 200, error=None):
+    replacement = replace.replacement_of(db.session, invoice)
     if form is None:
         form = CancelForm(formdata=None)
+        if replacement is not None and replacement.status is InvoiceStatus.STAMPED:
+            form.motive.data, form.replacement_uuid.data = "01", replacement.uuid
     url = url_for(".invoice_cancel", public_id=invoice.public_id)
     form.motive.render_kw = {  # the replacement's field comes and goes with motive 01
         "hx-get": url,
@@ -230,10 +247,20 @@ def _detail(invoice: Invoice, form: CancelForm | None = None, status: int = 200,
         and invoice.cancel_status is not CancelStatus.PENDING,
         form=form,
         error=error,
+        replacement=replacement,
+        replaceable=_replaceable(invoice),
         motives=MOTIVE_LABELS,
         cancel_states=CANCEL_STATES,
         notice=NOTICES.get(request.args.get("aviso", "")),
     )
+
+
+def _replaceable(invoice: Invoice) -> bool:
+    try:
+        replace.check(invoice)
+    except replace.ReplaceError:
+        return False
+    return True
 
 
 @bp.get("/facturas/<public_id>")

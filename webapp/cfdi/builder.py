@@ -16,7 +16,7 @@ from satcfdi.models import Signer
 
 from webapp.cfdi import amounts
 from webapp.cfdi.catalogs import local_zone
-from webapp.cfdi.draft import Draft, Line
+from webapp.cfdi.draft import SUSTITUCION, Draft, Line
 
 IVA = "002"
 RATE_QUANTUM = Decimal("0.000001")
@@ -78,6 +78,14 @@ def _informacion_global(draft: Draft) -> cfdi40.InformacionGlobal | None:
     return cfdi40.InformacionGlobal(periodicidad=info.periodicidad, meses=info.meses, ano=info.año)
 
 
+def _relacionados(draft: Draft) -> cfdi40.CfdiRelacionados | None:
+    if not draft.sustituye:
+        return None
+    return cfdi40.CfdiRelacionados(
+        tipo_relacion=SUSTITUCION, cfdi_relacionado=list(draft.sustituye)
+    )
+
+
 def build(draft: Draft) -> cfdi40.Comprobante:
     """The unsigned Comprobante (Ingreso, Exportacion 01) for `draft`.
 
@@ -109,6 +117,7 @@ def build(draft: Draft) -> cfdi40.Comprobante:
             metodo_pago=draft.metodo_pago,
             fecha=cfdi_fecha(draft.fecha, draft.lugar_expedicion),
             informacion_global=_informacion_global(draft),
+            cfdi_relacionados=_relacionados(draft),
         )
     _check(comprobante, amounts.totals(draft.lines))
     return comprobante

@@ -16,6 +16,8 @@ TASA = "Tasa"
 EXENTO = "Exento"
 MAX_DECIMALS = 6  # Cantidad, ValorUnitario and TasaOCuota allow six (cfdv40.xsd)
 PUBLICO_EN_GENERAL_RFC = "XAXX010101000"
+SUSTITUCION = "04"  # c_TipoRelacion: sustitución de los CFDI previos
+_UUID_CHARS = frozenset("0123456789ABCDEF-")
 # c_Periodicidad → the c_Meses it may name: 01..12, or 13..18 (enero-febrero ... noviembre-
 # diciembre) for bimestral periods.
 MONTHLY_MESES = frozenset(f"{m:02d}" for m in range(1, 13))
@@ -131,6 +133,8 @@ class Draft:
     lines: tuple[Line, ...] = ()
     # Only a factura global, whose receptor is the público en general.
     informacion_global: GlobalInfo | None = None
+    # The UUIDs of the CFDIs this one replaces (CfdiRelacionados, TipoRelacion 04).
+    sustituye: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.fecha.tzinfo is None or self.fecha.utcoffset() is None:
@@ -143,3 +147,8 @@ class Draft:
             raise ValueError("folio must be positive")
         if self.informacion_global is not None and self.receptor_rfc != PUBLICO_EN_GENERAL_RFC:
             raise ValueError("InformacionGlobal is for the público en general (XAXX010101000)")
+        if not isinstance(self.sustituye, tuple):
+            object.__setattr__(self, "sustituye", tuple(self.sustituye))
+        for uuid in self.sustituye:
+            if len(uuid) != 36 or not set(uuid) <= _UUID_CHARS:
+                raise ValueError(f"{uuid!r} is not an upper-case UUID")

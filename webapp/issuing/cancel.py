@@ -16,8 +16,8 @@ released (their invoice_ticket link inactive, the tickets open again) except for
 where the replacing invoice takes them over.
 
 Motive 01's replacement must be a stamped invoice of the same issuer, stamped before the
-request; that its CFDI names the cancelled one (CfdiRelacionados, TipoRelacion 04) is not
-checked: Autofactura does not issue such replacements yet.
+request, whose CFDI names the cancelled one (CfdiRelacionados, TipoRelacion 04): one issued by
+`webapp.issuing.replace`, which then asks for this cancellation itself.
 """
 
 from __future__ import annotations
@@ -235,6 +235,12 @@ def _check(
     if replacement.status is not InvoiceStatus.STAMPED:
         raise CancelError(
             "La factura que sustituye debe estar timbrada y vigente.", "replacement_uuid"
+        )
+    if replacement.replaces_id != invoice.id:
+        raise CancelError(
+            "Esa factura no sustituye a esta: emita la sustitución con «Sustituir factura», "
+            "que la relaciona (tipo de relación 04) y después cancela esta.",
+            "replacement_uuid",
         )
     if replacement.stamped_at is None or replacement.stamped_at > now:
         raise CancelError(

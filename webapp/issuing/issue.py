@@ -238,6 +238,7 @@ def draft_of(invoice: Invoice) -> Draft:
         moneda=invoice.currency,
         lines=lines,
         informacion_global=informacion_global,
+        sustituye=(invoice.replaces.uuid,) if invoice.replaces and invoice.replaces.uuid else (),
     )
 
 
@@ -318,7 +319,6 @@ def fail(session: Session, invoice: Invoice, error: Exception) -> None:
     invoice.status = InvoiceStatus.FAILED
     invoice.error = str(error)[:2000]
     invoice.idempotency_key = None
-    ids = [t.id for t in invoice.tickets]
     held = set(
         session.scalars(
             select(invoice_ticket.c.ticket_id).where(
@@ -329,9 +329,11 @@ def fail(session: Session, invoice: Invoice, error: Exception) -> None:
     session.execute(
         update(invoice_ticket).where(invoice_ticket.c.invoice_id == invoice.id).values(active=False)
     )
-    for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(ids))):
+    # Only the tickets it held: a replacement's links wait, inactive, for the original's
+    # cancellation, and the original still holds its tickets.
+    for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(held))):
         if ticket.status is TicketStatus.INVOICED or (
-            invoice.is_global and ticket.status is TicketStatus.IN_GLOBAL and ticket.id in held
+            invoice.is_global and ticket.status is TicketStatus.IN_GLOBAL
         ):
             ticket.status = TicketStatus.OPEN
     session.commit()

@@ -153,6 +153,11 @@ class Invoice(Base):
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_error: Mapped[str | None] = mapped_column(Text)
+    # A replacement (CfdiRelacionados TipoRelacion 04) names the invoice it replaces, which is
+    # then cancelled with motive 01.
+    replaces_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     stamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -160,6 +165,7 @@ class Invoice(Base):
     issuer: Mapped[Issuer] = relationship()
     branch: Mapped[Branch] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(secondary=invoice_ticket)
+    replaces: Mapped[Invoice | None] = relationship(remote_side=[id])
 
 
 class CancelRequest(Base):
