@@ -319,16 +319,6 @@ def test_a_provider_that_does_not_answer_leaves_it_pending_for_refresh(app, demo
         assert load(public_id).cancel_status is None
 
 
-def test_remote_providers_say_cancelling_is_not_supported_yet():
-    from webapp.cfdi.pac.finkok import FinkokPac
-    from webapp.cfdi.pac.sw import SwPac
-
-    for pac in (FinkokPac("u", "p"), SwPac(token="t")):
-        with pytest.raises(PacError, match="aún no") as caught:
-            pac.cancel(b"<x/>", "02")
-        assert caught.value.code == "no-soportado" and not caught.value.retryable
-
-
 # --- the customer's panel shows the cancellation ----------------------------------------------
 
 

@@ -56,6 +56,12 @@ def test_every_pac_has_the_interface_and_says_when_it_cannot():
         Minimal().cancel(b"", "02")
     with pytest.raises(PacError, match="aún no"):
         Minimal().cancel_status(b"")
+    minimal = Minimal()
+    assert minimal.with_signer(samples.signer()) is minimal  # signs nothing with the CSD
+
+
+def test_the_sandbox_needs_no_issuer_csd(pac):
+    assert pac.with_signer(samples.signer()) is pac
 
 
 def test_small_total_needs_no_acceptance(pac):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import current_app, render_template
+from satcfdi.models import Signer
 
-from webapp.cfdi.pac import Pac
+from webapp.cfdi.pac import Pac, PacError
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.cfdi.pdf import render_pdf
 from webapp.csd import issuer_signer
@@ -54,8 +56,9 @@ def _issuer_settings(config, provider: str, credentials: dict) -> dict:
 
 def pac_for(issuer) -> Pac:
     """The stamping provider of `issuer`: its own (Issuer.pac_provider, with its encrypted
-    credentials) when set, else the deployment's (see pac()). Cached per issuer and
-    credentials, so replaced credentials take effect at once."""
+    credentials) when set, else the deployment's (see pac()). Providers that cancel with the
+    issuer's CSD (Finkok, SW) get it through `with_signer`, loaded when a cancellation is
+    signed. Cached per issuer and credentials, so replaced credentials take effect at once."""
     import hashlib
     import json
 
@@ -63,10 +66,17 @@ def pac_for(issuer) -> Pac:
 
     provider = getattr(issuer, "pac_provider", None)
     app = current_app._get_current_object()
-    if not provider or (provider == app.config["PAC"] and not issuer.pac_credentials_encrypted):
-        return pac()
-    sealed = bytes(issuer.pac_credentials_encrypted or b"")
     cache = app.extensions.setdefault("issuer_pacs", {})
+    if not provider or (provider == app.config["PAC"] and not issuer.pac_credentials_encrypted):
+        shared = pac()
+        key = (issuer.id, app.config["PAC"], None)
+        if key not in cache:
+            acting = shared.with_signer(_signer_loader(issuer.id))
+            if acting is shared:  # the sandbox signs nothing with the issuer's CSD
+                return shared
+            _remember(cache, key, acting)
+        return cache[key]
+    sealed = bytes(issuer.pac_credentials_encrypted or b"")
     key = (issuer.id, provider, hashlib.sha256(sealed).hexdigest())
     if key not in cache:
         credentials = json.loads(crypto.decrypt(sealed)) if sealed else {}
@@ -83,10 +93,39 @@ def pac_for(issuer) -> Pac:
             built = SwPac.from_settings(settings)
         else:
             raise RuntimeError(f"unknown PAC {provider!r} for issuer {issuer.rfc}")
-        if len(cache) >= _ISSUER_PACS_MAX:
-            cache.pop(next(iter(cache)))
-        cache[key] = built
+        _remember(cache, key, built.with_signer(_signer_loader(issuer.id)))
     return cache[key]
+
+
+def _remember(cache: dict, key: tuple, built: Pac) -> None:
+    if len(cache) >= _ISSUER_PACS_MAX:
+        cache.pop(next(iter(cache)))
+    cache[key] = built
+
+
+def _signer_loader(issuer_id: int) -> Callable[[], Signer]:
+    """Loads the CSD of the issuer `issuer_id` as stored now (a replaced CSD is used at once);
+    PacError("sin-csd") when it has none or it cannot be opened."""
+
+    def load() -> Signer:
+        from webapp.crypto import DecryptionError
+        from webapp.csd import CSDError
+        from webapp.extensions import db
+        from webapp.models import Issuer
+
+        issuer = db.session.get(Issuer, issuer_id)
+        if issuer is None:
+            raise PacError("sin-csd", "El emisor ya no existe")
+        try:
+            return signer_for(issuer)
+        except (CSDError, DecryptionError) as exc:
+            raise PacError(
+                "sin-csd",
+                "No se pudo usar el CSD del emisor para firmar la cancelación: cárguelo de "
+                "nuevo en los ajustes del emisor",
+            ) from exc
+
+    return load
 
 
 def is_sandbox() -> bool:

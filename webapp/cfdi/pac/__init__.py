@@ -84,6 +84,12 @@ class Pac(abc.ABC):
             retryable=False,
         )
 
+    def with_signer(self, signer: object) -> Pac:
+        """This provider acting for the issuer whose CSD `signer` is (a satcfdi Signer, or a
+        function returning one, called when needed): providers that sign cancellation
+        requests with the issuer's CSD return a copy that does; the others, themselves."""
+        return self
+
     def cancel_status(self, xml: bytes) -> CancelResult:
         """Where a cancellation request of the stamped CFDI `xml` stands now."""
         raise PacError(

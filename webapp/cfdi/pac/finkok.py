@@ -20,6 +20,15 @@ So `stamp` returns the stamp in the answer (the previous one for a 307), asks `s
 twice). `recover` is `stamped`: the previous stamp, or None on 603. (`query_pending`, the
 other recovery method, looks a stamp up by its UUID, which is what a lost answer lacks.)
 
+Cancellation uses Finkok's cancel service (/servicios/soap/cancel.wsdl): `cancel_signature`
+takes SAT's `Cancelacion` already signed with the issuer's CSD (built by satcfdi, see
+remote.cancellation_request: the CSD's key never leaves) and answers `Folios/Folio` with the
+`UUID`, SAT's `EstatusUUID` (201 received, 202 previously cancelled, others refusals) and
+`EstatusCancelacion` ("Cancelado sin aceptación", "En proceso", …), plus the `Acuse`;
+`get_sat_status` (taxpayer_id, rtaxpayer_id, uuid, total) relays SAT's consulta
+(`sat/Estado`, `sat/EstatusCancelacion`), which is `cancel_status`. A provider built without
+the issuer's signer (see `with_signer`) refuses to cancel with PacError "sin-csd".
+
 satcfdi builds the SOAP envelopes and knows the endpoints; its transport (`requests.post`
 without a timeout) and its error reading (codes flattened into one message, the XML of a 307
 dropped) are replaced here. Refusals raise PacError(code, message, retryable=False), except
@@ -29,6 +38,7 @@ PacError(retryable=True).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,15 +46,28 @@ from typing import Any
 from lxml import etree
 from satcfdi.pacs import Environment
 from satcfdi.pacs.finkok import Finkok
+from satcfdi.xelement import XElement
 
 from webapp.cfdi.pac import CancelResult, Pac, PacError, Stamped
 from webapp.cfdi.pac.remote import (
+    CANCEL_CODES,
     DEFAULT_TIMEOUT,
+    PREVIOUSLY_CANCELLED,
+    RECEIVED,
     RawCfdi,
+    SignerSource,
+    StampedCfdi,
     Transport,
+    acuse_text,
+    cancel_refusal,
+    cancel_state,
+    cancellation_request,
     read_stamp,
+    resolve_signer,
     retryable_status,
+    sat_status_result,
     signed_cfdi,
+    stamped_cfdi,
 )
 from webapp.cfdi.xsd import PARSER
 
@@ -125,6 +148,28 @@ class FinkokClient(Finkok):
             raise PacError("respuesta", "Finkok respondió algo que no es SOAP", retryable=True)
         return root
 
+    def cancel_signature(self, request: XElement) -> etree._Element:
+        """Send a signed `Cancelacion` to the cancel service's `cancel_signature`."""
+        envelope = self._build_xml_envelope(request, "cancel")
+        return self._perform_request(self.get_service_url("cancel"), envelope)
+
+    def sat_status(self, cfdi: StampedCfdi) -> etree._Element:
+        """The cancel service's `get_sat_status` of `cfdi` (SAT's consulta, through Finkok)."""
+        namespace = self.namespaces["cancel"]
+        operation = self._add_auth(
+            etree.Element(etree.QName(namespace, "get_sat_status")), namespace
+        )
+        for name, value in (
+            ("taxpayer_id", cfdi.emisor),
+            ("rtaxpayer_id", cfdi.receptor),
+            ("uuid", cfdi.uuid),
+            ("total", cfdi.total),
+        ):
+            etree.SubElement(operation, etree.QName(namespace, name)).text = value
+        return self._perform_request(
+            self.get_service_url("cancel"), self._build_envelope(operation)
+        )
+
     def call(self, operation: str, xml: bytes) -> Answer:
         """Send `xml` to the stamp service's `operation` ("stamp" or "stamped")."""
         envelope = self._build_xml_envelope(RawCfdi(xml), operation)
@@ -158,9 +203,11 @@ class FinkokPac(Pac):
         url: str | None = None,
         production: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        signer: SignerSource = None,
     ) -> None:
         environment = Environment.PRODUCTION if production else Environment.TEST
         self.client = FinkokClient(username, password, environment, Transport(timeout), url)
+        self.signer = signer
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> FinkokPac:
@@ -205,25 +252,67 @@ class FinkokPac(Pac):
             return None
         raise answer.error()
 
-    # Cancellation is not wired to Finkok yet: satcfdi's client (`cancel_comprobante`) sends
-    # a `Cancelacion` signed with the issuer's CSD (not only the PAC account), and its answer
-    # (CancelationAcknowledgment) must be read into a CancelResult and polled for the
-    # receptor's answer; until that is built and tested, these say so clearly.
+    # --- cancellation ---------------------------------------------------------------------
+
+    def with_signer(self, signer: SignerSource) -> FinkokPac:
+        """A copy cancelling with the issuer's CSD `signer` (same account, same connection)."""
+        acting = copy.copy(self)
+        acting.signer = signer
+        return acting
 
     def cancel(self, xml: bytes, motive: str, replacement_uuid: str | None = None) -> CancelResult:
-        raise PacError(
-            "no-soportado",
-            "Cancelar con Finkok aún no está disponible en Autofactura; cancele en el portal "
-            "de Finkok o del SAT",
-            retryable=False,
-        )
+        """Ask SAT to cancel `xml` through `cancel_signature`, the request signed here with the
+        issuer's CSD (the key never leaves). The folio's EstatusUUID 201/202 and
+        EstatusCancelacion tell the outcome; another EstatusUUID is a refusal."""
+        cfdi = stamped_cfdi(xml)
+        request = cancellation_request(cfdi, motive, replacement_uuid, resolve_signer(self.signer))
+        root = self.client.cancel_signature(request)
+        return _cancel_answer(root, cfdi, self.client.namespaces)
 
     def cancel_status(self, xml: bytes) -> CancelResult:
-        raise PacError(
-            "no-soportado",
-            "Consultar cancelaciones en Finkok aún no está disponible en Autofactura",
-            retryable=False,
+        """SAT's status of `xml` as Finkok relays it (`get_sat_status`)."""
+        cfdi = stamped_cfdi(xml)
+        root = self.client.sat_status(cfdi)
+        ns = self.client.namespaces
+        _raise_error(root, ns)
+        sat = root.find(".//apps:sat", ns)
+        if sat is None:
+            raise PacError("respuesta", "Finkok respondió sin el estado del SAT", retryable=True)
+        return sat_status_result(
+            sat.findtext("apps:Estado", "", ns),
+            sat.findtext("apps:EstatusCancelacion", "", ns),
+            sat.findtext("apps:CodigoEstatus", "", ns),
         )
+
+
+def _raise_error(root: etree._Element, ns: Mapping[str, str]) -> None:
+    """The `error` a cancel service answer carries, as a PacError (retryable for 708)."""
+    error = (root.findtext(".//apps:error", "", ns) or "").strip()
+    if error:
+        code = error.split()[0].rstrip(".:-") if error[:1].isdigit() else "finkok"
+        raise PacError(code, f"Finkok: {error}", retryable=code in RETRYABLE_CODES)
+
+
+def _cancel_answer(root: etree._Element, cfdi: StampedCfdi, ns: Mapping[str, str]) -> CancelResult:
+    """A `cancel_signatureResult` as a CancelResult (or the refusal it carries)."""
+    acuse = acuse_text(root.findtext(".//apps:Acuse", "", ns))
+    for folio in root.iterfind(".//apps:Folio", ns):
+        if (folio.findtext("apps:UUID", "", ns) or "").strip().upper() != cfdi.uuid:
+            continue
+        code = (folio.findtext("apps:EstatusUUID", "", ns) or "").strip()
+        estatus = (folio.findtext("apps:EstatusCancelacion", "", ns) or "").strip()
+        if code not in (RECEIVED, PREVIOUSLY_CANCELLED):
+            raise cancel_refusal(code or "finkok", estatus)
+        # Without EstatusCancelacion SAT did not say whether it is done: pending, which
+        # cancel_status settles (never "cancelled" on a guess: that would release tickets).
+        status = cancel_state(estatus) or "pending"
+        return CancelResult(status, acuse, estatus or CANCEL_CODES[code])
+    _raise_error(root, ns)
+    status_text = (root.findtext(".//apps:CodEstatus", "", ns) or "").strip()
+    if status_text:
+        code = status_text.split()[0] if status_text[:1].isdigit() else "finkok"
+        raise PacError(code, f"Finkok: {status_text}", retryable=code in RETRYABLE_CODES)
+    raise PacError("respuesta", "Finkok respondió sin el estado de la cancelación", True)
 
 
 __all__ = ["FinkokPac"]

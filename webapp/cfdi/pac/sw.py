@@ -23,6 +23,15 @@ https://services.sw.com.mx and https://api.sw.com.mx):
   first are asked for with a `page` parameter, which SW's SDKs never show: verify it against
   the test environment before relying on recovery for accounts with many documents a day.
 
+- **Cancelación por XML** (`POST /cfdi33/cancel/xml`, multipart field `xml`: SAT's
+  `Cancelacion` signed with the issuer's CSD, as satcfdi's `cancel_comprobante` sends it)
+  answers `{"status": "success", "data": {"acuse": "<Acuse …>", "uuid": {"<UUID>": "201"}}}`
+  (SAT's EstatusUUID), or a refusal like any other service. Whether the cancellation is done
+  or waits for the receptor is asked to SAT's **Servicio de Consulta de CFDI**
+  (ConsultaCFDIService; production https://consultaqr.facturaelectronica.sat.gob.mx, test
+  https://pruebacfdiconsultaqr.cloudapp.net, `status_url` / PAC_STATUS_URL to override), the
+  service SW's SDKs call for the status: `cancel_status`.
+
 `stamp` returns the stamp of the answer, or for a 307 the previous one (from `data.cfdi`, else
 looked up by the UUID of `data.tfd`): never a second UUID. `recover` is the issued-document
 lookup by the document: it searches the records from the day before the CFDI's Fecha to three
@@ -39,6 +48,7 @@ PacError(retryable=True).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import threading
@@ -54,12 +64,25 @@ from satcfdi.pacs.swsapien import SWSapien
 
 from webapp.cfdi.pac import CancelResult, Pac, PacError, Stamped
 from webapp.cfdi.pac.remote import (
+    CANCEL_CODES,
     DEFAULT_TIMEOUT,
+    PREVIOUSLY_CANCELLED,
+    RECEIVED,
+    SAT_STATUS_TEST_URL,
+    SAT_STATUS_URL,
     RawCfdi,
+    SignerSource,
     Transport,
+    acuse_text,
+    cancel_refusal,
+    cancellation_request,
+    query_sat_status,
     read_stamp,
+    resolve_signer,
     retryable_status,
+    sat_status_result,
     signed_cfdi,
+    stamped_cfdi,
 )
 from webapp.cfdi.xsd import PARSER, TFD_NS
 
@@ -205,6 +228,8 @@ class SwPac(Pac):
         api_url: str | None = None,
         production: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        status_url: str | None = None,
+        signer: SignerSource = None,
     ) -> None:
         if not token and not (username and password):
             raise ValueError("SW needs a token, or a username and a password")
@@ -217,6 +242,8 @@ class SwPac(Pac):
             url=url,
             api_url=api_url,
         )
+        self.status_url = status_url or (SAT_STATUS_URL if production else SAT_STATUS_TEST_URL)
+        self.signer = signer
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> SwPac:
@@ -229,6 +256,7 @@ class SwPac(Pac):
             api_url=settings.get("PAC_API_URL") or None,
             production=bool(settings.get("PAC_PRODUCTION")),
             timeout=float(settings.get("PAC_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT),
+            status_url=settings.get("PAC_STATUS_URL") or None,
         )
 
     @property
@@ -341,24 +369,56 @@ class SwPac(Pac):
                 pages = 1
             page += 1
 
-    # Cancellation is not wired to SW yet: satcfdi's client (`cancel_comprobante`) sends
-    # a `Cancelacion` signed with the issuer's CSD (not only the PAC account), and its answer
-    # (CancelationAcknowledgment) must be read into a CancelResult and polled for the
-    # receptor's answer; until that is built and tested, these say so clearly.
+    # --- cancellation ---------------------------------------------------------------------
+
+    def with_signer(self, signer: SignerSource) -> SwPac:
+        """A copy cancelling with the issuer's CSD `signer` (same account, same login)."""
+        acting = copy.copy(self)
+        acting.signer = signer
+        return acting
 
     def cancel(self, xml: bytes, motive: str, replacement_uuid: str | None = None) -> CancelResult:
-        raise PacError(
-            "no-soportado",
-            "Cancelar con SW aún no está disponible en Autofactura; cancele en el portal "
-            "de SW o del SAT",
-            retryable=False,
-        )
+        """Ask SAT to cancel `xml` (Cancelación por XML: the `Cancelacion` signed here with the
+        issuer's CSD, so the key never leaves). SW answers the EstatusUUID and the acuse, which
+        do not say whether the receptor must accept: SAT's consulta settles it, and when it
+        cannot tell yet the request is pending (cancel_status asks again)."""
+        cfdi = stamped_cfdi(xml)
+        request = cancellation_request(cfdi, motive, replacement_uuid, resolve_signer(self.signer))
+        document = etree.tostring(request.to_xml(), encoding="UTF-8")
+        try:
+            body = self._call(
+                self.client._request,
+                path="cfdi33/cancel/xml",
+                files=[("xml", ("xml", document, "text/xml"))],
+            )
+        except Refused as refused:
+            raise refused.error() from refused
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        codes = data.get("uuid") if isinstance(data.get("uuid"), dict) else {}
+        code = next((str(c) for u, c in codes.items() if str(u).upper() == cfdi.uuid), "")
+        acuse = acuse_text(data.get("acuse")) if isinstance(data.get("acuse"), str) else None
+        if code not in (RECEIVED, PREVIOUSLY_CANCELLED):
+            if not code:
+                raise PacError("respuesta", "SW respondió sin el estado de la cancelación", True)
+            raise cancel_refusal(code)
+        try:
+            found = self.cancel_status(xml)
+        except PacError:  # SAT does not list it yet, or cannot be reached: ask later
+            found = None
+        if found is None:
+            return CancelResult("pending", acuse, CANCEL_CODES[code])
+        return CancelResult(found.status, acuse, found.message)
 
     def cancel_status(self, xml: bytes) -> CancelResult:
-        raise PacError(
-            "no-soportado",
-            "Consultar cancelaciones en SW aún no está disponible en Autofactura",
-            retryable=False,
+        """SAT's status of `xml` (Servicio de Consulta de CFDI, as SW's SDKs query it)."""
+        fields = query_sat_status(
+            self.client.transport,
+            self.status_url,
+            stamped_cfdi(xml),
+            verify=self.status_url != SAT_STATUS_TEST_URL,  # SAT's test host: no valid TLS
+        )
+        return sat_status_result(
+            fields.get("Estado"), fields.get("EstatusCancelacion"), fields.get("CodigoEstatus", "")
         )
 
 
