@@ -66,7 +66,7 @@ translations: $(CATALOGS)
 
 ## make extract-messages: refresh translations/messages.pot and merge it into the catalogs
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output \
 	    -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations \
 	    --ignore-obsolete --no-fuzzy-matching

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from tests.test_global_invoice import _last_closed_day, _period_tickets
 from tests.test_invoicing import start, ticket_data
+from webapp.admin.globals import error_message
 from webapp.cfdi.xsd import validate
 from webapp.extensions import db
 from webapp.issuing import global_invoice as gi
@@ -112,6 +113,29 @@ def test_a_period_not_over_is_refused(app, client, staff, admin_login):
     assert "aún no termina" in response.get_data(as_text=True)
     assert client.post(URL, data={"branch": branch_id, "periodicity": "01"}).status_code == 422
     assert _globals(app) == []
+
+
+def test_a_period_not_over_is_refused_in_the_readers_language(app, client, staff, admin_login):
+    admin_login(client, staff["admin"])
+    client.post("/idioma", data={"lang": "en", "next": URL})
+    today = gi.local_today(datetime.now(UTC)).isoformat()
+    with app.app_context():
+        branch_id = _last_closed_day(app)[0].id
+    data = {"branch": branch_id, "periodicity": "04", "day": today}
+    response = client.post(URL, data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "That period has not ended yet" in html and "aún no termina" not in html
+
+
+def test_every_global_error_has_a_message(app):
+    with app.test_request_context("/"):
+        refused = error_message(gi.GlobalError("cancel_refused", "CFDI no encontrado"))
+        assert refused == "No se pudo cancelar la factura global: CFDI no encontrado"
+        assert error_message(gi.GlobalError("periodicity", "09")) == (
+            "Elija una periodicidad de la lista."
+        )
+        assert error_message(gi.GlobalError("something_new")).startswith("No se pudo hacer")
 
 
 def test_branch_staff_cannot_open_it(client, staff, admin_login):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from sqlalchemy import func, select
 
+from webapp.demo.staff import STAFF_PASSWORD
 from webapp.extensions import db
 from webapp.models import Ticket, TicketImport
 from webapp.tickets.csvfile import COLUMNS, sample_csv
@@ -192,3 +194,98 @@ def test_ticket_list_filters(app, client, staff, admin_login, demo):
     assert "abierto" in page
     none = client.get("/admin/tickets?estado=cancelled").get_data(as_text=True)
     assert "Ningún ticket coincide" in none
+
+
+# --- Language of the report, files over the app-wide limit ----------------------------------
+
+
+def english(client) -> None:
+    response = client.post("/idioma", data={"lang": "en", "next": "/admin/tickets"})
+    assert response.status_code in (302, 303)
+
+
+def test_report_reads_in_the_language_of_whoever_opens_it(client, staff, admin_login):
+    admin_login(client, staff["admin"])
+    location = upload(client, GOOD_AND_BAD).headers["Location"]  # uploaded in Spanish
+    page = client.get(location).get_data(as_text=True)
+    assert "total: El total no coincide con el de las partidas: 36.01." in page
+    english(client)
+    page = client.get(location).get_data(as_text=True)
+    assert "total: The total does not match the lines&#39; total: 36.01." in page
+    assert "No hay una sucursal" not in page and "There is no branch with the code" in page
+    assert "Accepted." in page and "Aceptado." not in page
+
+
+def test_a_file_refused_as_a_whole_is_explained_in_english(client, staff, admin_login):
+    admin_login(client, staff["admin"])
+    english(client)
+    response = upload(client, "nombre,total\nx,1")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Unknown column: nombre." in page
+    assert "Branch code, e.g. CENTRO." in page  # the columns' documentation too
+
+
+def test_reports_stored_before_translation_still_read(app, client, staff, admin_login):
+    admin_login(client, staff["admin"])
+    location = upload(client, "\n".join([HEADER, row()])).headers["Location"]
+    with app.app_context():  # as reports were stored before: only the Spanish message
+        record = db.session.scalar(select(TicketImport))
+        record.report = json.dumps(
+            {
+                "existing": 0,
+                "rows": [
+                    {
+                        "row": 2,
+                        "branch": "CENTRO",
+                        "ticket_number": "1",
+                        "status": "rejected",
+                        "message": "total: Texto viejo.",
+                    }
+                ],
+            }
+        )
+        db.session.commit()
+    english(client)
+    response = client.get(location)
+    assert response.status_code == 200
+    assert "total: Texto viejo." in response.get_data(as_text=True)
+
+
+def csrf_client(make_app, staff):
+    """A client of an app that checks CSRF, signed in as the issuer admin."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    page = client.get("/admin/entrar").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/admin/entrar",
+        data={"email": staff["admin"], "password": STAFF_PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 303
+    return client
+
+
+def test_file_over_the_app_limit_gets_the_import_page_with_413(make_app, staff):
+    client = csrf_client(make_app, staff)
+    big = "\n".join([HEADER, row()]) + "\n" + "," * (4 * 1024 * 1024)
+    response = upload(client, big)
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert "Cargar tickets desde un archivo CSV" in page  # the import page, not the error page
+    assert '<p class="field-error" id="file-error" role="alert">' in page
+    assert "El archivo excede 2 MB; divídalo en varios." in page
+    assert "Archivo demasiado grande" not in page
+
+
+def test_over_the_limit_elsewhere_or_signed_out_is_unchanged(make_app, staff):
+    body = {"file": (io.BytesIO(b"x" * (4 * 1024 * 1024 + 1)), "t.csv", "text/csv")}
+    signed_out = make_app().test_client()
+    response = signed_out.post("/admin/tickets", data=body, content_type="multipart/form-data")
+    assert response.status_code == 303 and "/admin/entrar" in response.headers["Location"]
+
+    client = csrf_client(make_app, staff)
+    body = {"file": (io.BytesIO(b"x" * (4 * 1024 * 1024 + 1)), "t.csv", "text/csv")}
+    response = client.post("/admin/factura-global", data=body, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "Archivo demasiado grande" in response.get_data(as_text=True)

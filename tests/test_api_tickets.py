@@ -174,8 +174,9 @@ def test_pushed_ticket_can_be_found_by_a_customer(app, client, api_key):
 
 
 def test_same_ticket_twice_is_200_and_one_row(app, client, api_key):
-    assert client.post(URL, json=ticket(), headers=auth(api_key)).status_code == 201
-    again = client.post(URL, json=ticket(), headers=auth(api_key))
+    payload = ticket()  # once: two calls a second apart would differ in sold_at
+    assert client.post(URL, json=payload, headers=auth(api_key)).status_code == 201
+    again = client.post(URL, json=payload, headers=auth(api_key))
     assert again.status_code == 200
     assert again.get_json()["ticket_number"] == "90000001"
     assert count_tickets(app, "90000001") == 1
@@ -240,6 +241,17 @@ def test_bad_field_is_422_naming_it(app, client, api_key, change, field):
 def test_total_message_says_the_computed_total(client, api_key):
     response = client.post(URL, json=ticket(total="100.00"), headers=auth(api_key))
     assert "108.01" in fields(response)["total"]
+
+
+def test_field_errors_speak_the_language_chosen_in_the_portal(client, api_key):
+    response = client.post(URL, json=ticket(total="100.00"), headers=auth(api_key))
+    assert fields(response)["total"] == "El total no coincide con el de las partidas: 108.01."
+    client.post("/idioma", data={"lang": "en", "next": "/"})  # the portal's language cookie
+    response = client.post(URL, json=ticket(total="100.00"), headers=auth(api_key))
+    assert response.status_code == 422
+    assert fields(response)["total"] == "The total does not match the lines' total: 108.01."
+    response = client.post(URL, data="{", headers=auth(api_key), content_type="application/json")
+    assert fields(response)["body"].startswith("The body is not valid JSON:")
 
 
 def test_objeto_01_line_without_tax(client, api_key):
@@ -482,8 +494,9 @@ def test_openapi_document_is_public_json(client):
 
 def test_a_replayed_201_keeps_its_location(client, api_key):
     headers = auth(api_key, **{"Idempotency-Key": "k-location"})
-    first = client.post(URL, json=ticket(), headers=headers)
-    again = client.post(URL, json=ticket(), headers=headers)
+    payload = ticket()
+    first = client.post(URL, json=payload, headers=headers)
+    again = client.post(URL, json=payload, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.headers["Location"] == first.headers["Location"]
     assert client.get(again.headers["Location"], headers=auth(api_key)).status_code == 200

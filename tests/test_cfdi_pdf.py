@@ -12,6 +12,7 @@ from lxml import etree
 from pypdf import PdfReader
 
 from webapp.cfdi import amount_in_words, build, render_pdf, samples, sign, verification_url
+from webapp.cfdi.draft import GlobalInfo
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.cfdi.pdf import format_total, render_html
 from webapp.cfdi.xsd import InvalidCfdi
@@ -153,3 +154,27 @@ def test_unstamped_xml_is_refused():
 
 def test_pdf_is_a_pdf(pdf):
     assert pdf.startswith(b"%PDF-") and re.search(rb"%%EOF\s*$", pdf)
+
+
+def test_a_factura_global_prints_its_informacion_global(pac):
+    draft = samples.draft(
+        2,
+        folio=7,
+        receptor_rfc="XAXX010101000",
+        receptor_nombre="PUBLICO EN GENERAL",
+        receptor_cp="06600",
+        receptor_regimen="616",
+        uso_cfdi="S01",
+        informacion_global=GlobalInfo("05", "13", 2026),
+    )
+    xml = pac.stamp(sign(build(draft), samples.signer())).xml
+    text = text_of(render_pdf(xml, branch_name=None, sandbox=True))
+    assert "Información global" in text
+    assert "Periodicidad: 05 - Bimestral" in text
+    assert "Meses: 13 - Enero-Febrero" in text
+    assert "Año: 2026" in text
+
+
+def test_an_ordinary_invoice_prints_no_informacion_global(pdf):
+    assert "Información global" not in text_of(pdf)
+    assert "Periodicidad" not in text_of(pdf)

@@ -7,8 +7,13 @@ from babel.messages.pofile import read_po
 
 from webapp.config import ROOT
 
-METHODS = [("webapp/**.py", "python"), ("templates/**.html", "jinja2")]
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+METHODS = [
+    ("webapp/**.py", "python"),
+    ("templates/**.html", "jinja2"),
+    ("templates/**.txt", "jinja2"),
+]
+# N_: webapp.i18n_marker's no-op marker for the messages of Flask-free code.
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "N_": None}
 
 
 def test_english_catalog_is_complete():

@@ -53,7 +53,18 @@ ERRORS = {
     "too_old": _l("El SAT sólo admite periodos del año en curso o del año anterior."),
     "not_to_correct": _l("Esta factura global no necesita corrección."),
     "cancel_refused": _l("No se pudo cancelar la factura global:"),
+    "periodicity": _l("Elija una periodicidad de la lista."),
 }
+UNKNOWN_ERROR = _l("No se pudo hacer la factura global así; revise los datos.")
+
+
+def error_message(problem: gi.GlobalError) -> str:
+    """What the page says about a GlobalError, in the reader's language; `detail` (the PAC's
+    own words, when there are any) follows untranslated."""
+    message = str(ERRORS.get(problem.code, UNKNOWN_ERROR))
+    if problem.code == "cancel_refused" and problem.detail:
+        message = f"{message} {problem.detail}"
+    return message
 
 
 class GlobalForm(FlaskForm):
@@ -152,7 +163,7 @@ def global_invoices():
     try:
         gi.check_period(branch.issuer, period, _now())
     except gi.GlobalError as problem:
-        error = ERRORS.get(problem.code)
+        error = error_message(problem)
     if error is None and preview.tickets == 0:
         error = ERRORS["no_tickets"]
     form.key.data = gi.next_key(db.session, branch.id, period)
@@ -182,7 +193,7 @@ def global_stamp():
     except gi.GlobalError as problem:
         db.session.rollback()
         preview = gi.preview(db.session, branch, period)
-        return _page(form, 422, preview=preview, error=ERRORS.get(problem.code), branch=branch)
+        return _page(form, 422, preview=preview, error=error_message(problem), branch=branch)
     except issue.StampingFailed as failure:
         current_app.logger.warning("global stamping refused: %s", failure.error)
         return _page(
@@ -228,10 +239,7 @@ def global_correct(public_id: str):
         )
     except gi.GlobalError as problem:
         db.session.rollback()
-        message = str(ERRORS.get(problem.code, ""))
-        if problem.detail:
-            message = f"{message} {problem.detail}"
-        return _page(_form(), 422, error=message)
+        return _page(_form(), 422, error=error_message(problem))
     except issue.StampingFailed as failure:
         return _page(
             _form(),

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from flask import Response, abort, redirect, request, url_for
+from flask import Response, abort, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from wtforms import FileField, Form, SelectField
 from wtforms.fields.choices import SelectChoice
 
 from webapp.admin import bp, scope
 from webapp.admin.auth import staff_required
+from webapp.errors import handle_http
 from webapp.extensions import db
 from webapp.htmx import render
 from webapp.models import Branch, StaffMember, StaffRole, Ticket, TicketImport, TicketStatus
@@ -108,6 +110,10 @@ def _page(form: UploadForm, status: int = 200):
 def imports():
     if scope.issuer_or_none() is None:  # the operator has not picked an issuer yet
         return redirect(url_for("admin.issuers"), 303)
+    if g.get("upload_too_large"):  # over MAX_CONTENT_LENGTH: the body is never read
+        form = UploadForm(formdata=None)
+        form.file.errors = [_too_large()]
+        return _page(form, 413)
     form = UploadForm()
     if request.method == "POST" and form.validate_on_submit():
         upload = request.files.get(form.file.name)
@@ -123,7 +129,7 @@ def imports():
                 )
             except csvfile.CsvError as exc:
                 db.session.rollback()
-                error = str(exc)
+                error = _(exc.message, **exc.params)
             else:
                 record = TicketImport(
                     issuer_id=scope.issuer().id,
@@ -156,14 +162,30 @@ def _read_upload(upload) -> tuple[str | None, bytes]:
         return _("El archivo debe ser CSV (.csv), como el ejemplo."), b""
     data = upload.stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        return _(
-            "El archivo excede %(mb)s MB; divídalo en varios.", mb=MAX_BYTES // (1024 * 1024)
-        ), b""
+        return _too_large(), b""
     if not data.strip():
         return _("El archivo está vacío."), b""
     if b"\x00" in data:
         return _("El archivo debe ser CSV (.csv), como el ejemplo."), b""
     return None, data
+
+
+def _too_large() -> str:
+    return _("El archivo excede %(mb)s MB; divídalo en varios.", mb=MAX_BYTES // (1024 * 1024))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _upload_too_large(error: RequestEntityTooLarge):
+    """A CSV over the app-wide MAX_CONTENT_LENGTH: the import page again (413) with the
+    message next to the file field, after the view's own sign-in and role checks. Other
+    admin pages keep the generic 413 page."""
+    if request.endpoint != "admin.imports" or request.method != "POST":
+        return handle_http(error)
+    g.upload_too_large = True
+    try:
+        return imports()
+    except HTTPException as problem:  # e.g. 403 from staff_required
+        return handle_http(problem)
 
 
 @bp.get("/tickets/ejemplo.csv")
@@ -188,7 +210,9 @@ def import_report(public_id: str):
         data = {}
     if isinstance(data, list):
         data = {"rows": data}
-    rows = data.get("rows", [])
+    rows = [row for row in data.get("rows", []) if isinstance(row, dict)]
+    for row in rows:
+        row["message"] = _row_message(row)
     return render(
         "admin/imports_report.html",
         "content",
@@ -197,3 +221,20 @@ def import_report(public_id: str):
         existing=data.get("existing", sum(1 for r in rows if r.get("status") == "existing")),
         row_labels=ROW_LABELS,
     )
+
+
+def _row_message(row: dict) -> str:
+    """A report row's notes in the reader's language; reports stored before notes existed
+    (or a note that no longer fits its translation) read as stored, in Spanish."""
+    stored = str(row.get("message") or "")
+    notes = row.get("notes")
+    if not isinstance(notes, list) or not notes:
+        return stored
+    texts = []
+    for note in notes:
+        try:
+            text = _(note["message"], **note.get("params", {}))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return stored
+        texts.append(f"{note['column']}: {text}" if note.get("column") else text)
+    return " ".join(texts)

@@ -9,21 +9,23 @@ import re
 from datetime import datetime
 
 from flask import Response
+from flask_babel import gettext
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from webapp.i18n_marker import N_
 from webapp.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
-BAD_KEY = "Clave de idempotencia de 1 a 255 caracteres ASCII visibles (p. ej. un UUID)."
-REUSED = "Esta clave de idempotencia ya se usó con otra solicitud; use una clave nueva."
+BAD_KEY = N_("Clave de idempotencia de 1 a 255 caracteres ASCII visibles (p. ej. un UUID).")
+REUSED = N_("Esta clave de idempotencia ya se usó con otra solicitud; use una clave nueva.")
 
 
 def check_key(key: str) -> str | None:
-    """The problem with a key as sent, or None."""
+    """The problem with a key as sent (a msgid), or None."""
     return None if _KEY.fullmatch(key) else BAD_KEY
 
 
@@ -43,7 +45,7 @@ def find(session: Session, issuer_id: int, key: str) -> IdempotentRequest | None
 def replay(stored: IdempotentRequest, method_path: str, body_hash: str) -> Response:
     """The stored answer, or 422 when the key came with another request."""
     if stored.method_path != method_path or stored.body_hash != body_hash:
-        body = {"errors": [{"field": HEADER, "message": REUSED}]}
+        body = {"errors": [{"field": HEADER, "message": gettext(REUSED)}]}
         return Response(json.dumps(body, ensure_ascii=False), 422, mimetype="application/json")
     response = Response(stored.response_body, stored.status_code, mimetype="application/json")
     response.headers[REPLAYED] = "true"

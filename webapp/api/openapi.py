@@ -190,7 +190,11 @@ ERROR = {
             "description": "Path of the field in the request (e.g. "
             "tickets[3].lines[0].clave_prod_serv), a header name, body, or empty.",
         },
-        "message": {"type": "string", "description": "In Spanish (es-MX)."},
+        "message": {
+            "type": "string",
+            "description": "In Spanish (es-MX), or in English when the request carries the "
+            "portal's language cookie lang=en.",
+        },
     },
 }
 

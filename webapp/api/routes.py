@@ -8,29 +8,34 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, g, request, url_for
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from webapp.api import bp, idempotency, keys
 from webapp.api.openapi import MAX_BATCH, document
 from webapp.extensions import db, limiter
+from webapp.i18n_marker import N_
 from webapp.tickets.ingest import Outcome, branch_finder, find_ticket, ingest_ticket, ticket_json
 from webapp.tickets.validate import FieldError, parse_ticket
 
 PREFIX = "/api/"
 
-NO_KEY = "Envíe la clave de API en el encabezado Authorization: Bearer <clave>."
-BAD_KEY = "La clave de API no es válida o fue revocada."
-BAD_JSON = "El cuerpo no es JSON válido: {error}."
-NOT_OBJECT = 'Envíe un ticket (objeto JSON) o {"tickets": [...]}.'
-BAD_BATCH = "Envíe una lista de 1 a {n} tickets."
-UNKNOWN_FIELD = "Campo desconocido."
-NOT_FOUND = "No hay un ticket con ese número en esa sucursal."
+# Messages: msgids (es-MX), translated into the request's language when answered.
+NO_KEY = N_("Envíe la clave de API en el encabezado Authorization: Bearer <clave>.")
+BAD_KEY = N_("La clave de API no es válida o fue revocada.")
+BAD_JSON = N_("El cuerpo no es JSON válido: %(error)s.")
+NOT_UTF8 = N_("no es UTF-8")
+NOT_OBJECT = N_('Envíe un ticket (objeto JSON) o {"tickets": [...]}.')
+BAD_BATCH = N_("Envíe una lista de 1 a %(n)s tickets.")
+UNKNOWN_FIELD = N_("Campo desconocido.")
+NOT_FOUND = N_("No hay un ticket con ese número en esa sucursal.")
+SERVER_ERROR = N_("Error del servidor; intente de nuevo.")
 GENERIC = {
-    400: "Solicitud no válida.",
-    404: "La dirección no existe.",
-    405: "Esta dirección no acepta ese método.",
-    413: "El cuerpo excede el tamaño permitido.",
-    429: "Demasiadas solicitudes; espere un momento.",
+    400: N_("Solicitud no válida."),
+    404: N_("La dirección no existe."),
+    405: N_("Esta dirección no acepta ese método."),
+    413: N_("El cuerpo excede el tamaño permitido."),
+    429: N_("Demasiadas solicitudes; espere un momento."),
 }
 
 
@@ -40,7 +45,8 @@ def json_response(body: dict, status: int, headers: dict | None = None) -> Respo
 
 
 def errors_response(errors: list[FieldError], status: int, **extra) -> Response:
-    return json_response({"errors": [e.as_dict() for e in errors], **extra}, status)
+    """`{"errors": [...]}` with the messages in the request's language (Spanish by default)."""
+    return json_response({"errors": _dicts(errors), **extra}, status)
 
 
 def _unauthorized(message: str, invalid: bool) -> Response:
@@ -80,7 +86,7 @@ def _json_errors(response: Response) -> Response:
         and response.mimetype != "application/json"
     ):
         code = response.status_code
-        message = GENERIC.get(code, "Error del servidor; intente de nuevo." if code >= 500 else "")
+        message = GENERIC.get(code, SERVER_ERROR if code >= 500 else "")
         replacement = errors_response([FieldError("", message or response.status)], code)
         for name in ("Allow", "Retry-After", "WWW-Authenticate"):
             if name in response.headers:
@@ -99,9 +105,10 @@ def _parse_body(raw: bytes) -> tuple[object, str] | Response:
     try:
         payload = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        return errors_response([FieldError("body", BAD_JSON.format(error="no es UTF-8"))], 400)
+        error = FieldError("body", BAD_JSON, {"error": gettext(NOT_UTF8)})
+        return errors_response([error], 400)
     except (ValueError, RecursionError) as exc:
-        return errors_response([FieldError("body", BAD_JSON.format(error=exc))], 400)
+        return errors_response([FieldError("body", BAD_JSON, {"error": str(exc)})], 400)
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return payload, hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -182,7 +189,7 @@ def _push_batch(payload: dict, find, now: datetime) -> Response:
     errors = [FieldError(str(name), UNKNOWN_FIELD) for name in payload if name != "tickets"]
     items = payload["tickets"]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-        errors.append(FieldError("tickets", BAD_BATCH.format(n=MAX_BATCH)))
+        errors.append(FieldError("tickets", BAD_BATCH, {"n": str(MAX_BATCH)}))
     if errors:
         return errors_response(errors, 422)
     results, all_errors = [], []
@@ -213,7 +220,7 @@ def _push_batch(payload: dict, find, now: datetime) -> Response:
 
 
 def _dicts(errors: list[FieldError]) -> list[dict]:
-    return [e.as_dict() for e in errors]
+    return [e.as_dict(translate=gettext) for e in errors]
 
 
 @bp.get("/tickets/<branch>/<ticket_number>")

@@ -24,6 +24,7 @@ from pathlib import Path
 import jinja2
 import segno
 from lxml import etree
+from satcfdi import catalogs as sat_catalogs
 from xhtml2pdf import pisa
 
 from webapp.cfdi import catalogs
@@ -134,6 +135,27 @@ def _line_tax(concepto: etree._Element) -> str:
     return _percent(traslado.get("TasaOCuota"))
 
 
+def _catalog_name(catalog: str, code: str) -> str:
+    value = sat_catalogs.select(catalog, code) if code else None
+    return value if isinstance(value, str) else ""
+
+
+def _informacion_global(root: etree._Element) -> dict | None:
+    """A factura global's Periodicidad, Meses and Año, with their c_Periodicidad and c_Meses
+    names ("01 - Diario", "13 - Enero-Febrero"); None for any other CFDI."""
+    info = root.find("cfdi:InformacionGlobal", _NS)
+    if info is None:
+        return None
+    periodicidad, meses = info.get("Periodicidad", ""), info.get("Meses", "")
+    return {
+        "periodicidad": periodicidad,
+        "periodicidad_name": _catalog_name("C756_c_Periodicidad", periodicidad),
+        "meses": meses,
+        "meses_name": _catalog_name("C756_c_Meses", meses),
+        "ano": info.get("Año", ""),
+    }
+
+
 def context(
     xml: bytes,
     *,
@@ -211,6 +233,7 @@ def context(
             "regimen": emisor.get("RegimenFiscal"),
             "regimen_name": catalogs.regimen_name(emisor.get("RegimenFiscal", "")),
         },
+        "informacion_global": _informacion_global(root),
         "receptor": {
             "rfc": receptor.get("Rfc"),
             "nombre": receptor.get("Nombre"),

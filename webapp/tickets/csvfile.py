@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from webapp.i18n_marker import N_, spanish
 from webapp.models import Branch
 from webapp.tickets.ingest import Outcome, branch_finder, ingest_ticket
 from webapp.tickets.validate import parse_ticket
@@ -35,23 +36,25 @@ COLUMNS = TICKET_COLUMNS + LINE_COLUMNS
 OPTIONAL = frozenset({"currency", "tax_factor", "tax_rate"})
 MAX_ROWS = 20_000
 
-# Each column: what it holds, for the page that documents the layout (es-MX).
+# Each column: what it holds, for the page that documents the layout (msgids, es-MX).
 COLUMN_DOCS = {
-    "branch": "Clave de la sucursal, p. ej. CENTRO.",
-    "ticket_number": "Número de ticket: sólo dígitos, hasta 40.",
-    "order_number": "Número de pedido o de caja impreso en el ticket: sólo dígitos, hasta 40.",
-    "sold_at": "Fecha y hora de venta ISO 8601 con zona horaria: 2026-05-01T13:45:00-06:00.",
-    "total": "Total del ticket con IVA, con punto decimal: 123.45. Debe coincidir con las "
-    "partidas (importe = cantidad × precio redondeado a centavos, más su IVA redondeado).",
-    "currency": "Moneda: MXN (opcional).",
-    "description": "Descripción del producto o servicio.",
-    "clave_prod_serv": "Clave del SAT de 8 dígitos (c_ClaveProdServ), p. ej. 50202306.",
-    "clave_unidad": "Clave de unidad del SAT (c_ClaveUnidad), p. ej. H87 o KGM.",
-    "quantity": "Cantidad, hasta seis decimales: 1 o 0.750.",
-    "unit_price": "Precio unitario ANTES de impuestos, hasta seis decimales.",
-    "objeto_imp": "01 (no objeto de impuesto) o 02 (sí objeto).",
-    "tax_factor": "Con 02: Tasa o Exento; vacío con 01.",
-    "tax_rate": "Con Tasa: 0.160000, 0.080000 o 0.000000; vacío con Exento o 01.",
+    "branch": N_("Clave de la sucursal, p. ej. CENTRO."),
+    "ticket_number": N_("Número de ticket: sólo dígitos, hasta 40."),
+    "order_number": N_("Número de pedido o de caja impreso en el ticket: sólo dígitos, hasta 40."),
+    "sold_at": N_("Fecha y hora de venta ISO 8601 con zona horaria: 2026-05-01T13:45:00-06:00."),
+    "total": N_(
+        "Total del ticket con IVA, con punto decimal: 123.45. Debe coincidir con las "
+        "partidas (importe = cantidad × precio redondeado a centavos, más su IVA redondeado)."
+    ),
+    "currency": N_("Moneda: MXN (opcional)."),
+    "description": N_("Descripción del producto o servicio."),
+    "clave_prod_serv": N_("Clave del SAT de 8 dígitos (c_ClaveProdServ), p. ej. 50202306."),
+    "clave_unidad": N_("Clave de unidad del SAT (c_ClaveUnidad), p. ej. H87 o KGM."),
+    "quantity": N_("Cantidad, hasta seis decimales: 1 o 0.750."),
+    "unit_price": N_("Precio unitario ANTES de impuestos, hasta seis decimales."),
+    "objeto_imp": N_("01 (no objeto de impuesto) o 02 (sí objeto)."),
+    "tax_factor": N_("Con 02: Tasa o Exento; vacío con 01."),
+    "tax_rate": N_("Con Tasa: 0.160000, 0.080000 o 0.000000; vacío con Exento o 01."),
 }
 
 SAMPLE_ROWS = (
@@ -105,20 +108,44 @@ SAMPLE_ROWS = (
     ),
 )
 
-NOT_UTF8 = "El archivo no está en UTF-8. Guárdelo como «CSV UTF-8» e intente de nuevo."
-EMPTY = "El archivo está vacío."
-MISSING_COLUMNS = "Faltan columnas: {columns}."
-TOO_MANY_ROWS = "El archivo tiene más de {n} filas; divídalo en varios."
-BAD_CSV = "No pudimos leer el archivo como CSV: {error}."
-UNKNOWN_COLUMN = "Columna desconocida: {column}."
-DIFFERENT_TICKET = "Los datos del ticket no coinciden con los de la fila {row}."
-SEE_ROW = "Ticket rechazado; vea la fila {row}."
-ACCEPTED = "Aceptado."
-EXISTED = "Ya existía; no se cambió."
+# Messages: msgids (es-MX), translated where the report is shown.
+NOT_UTF8 = N_("El archivo no está en UTF-8. Guárdelo como «CSV UTF-8» e intente de nuevo.")
+EMPTY = N_("El archivo está vacío.")
+MISSING_COLUMNS = N_("Faltan columnas: %(columns)s.")
+TOO_MANY_ROWS = N_("El archivo tiene más de %(n)s filas; divídalo en varios.")
+BAD_CSV = N_("No pudimos leer el archivo como CSV: %(error)s.")
+UNKNOWN_COLUMN = N_("Columna desconocida: %(column)s.")
+DIFFERENT_TICKET = N_("Los datos del ticket no coinciden con los de la fila %(row)s.")
+SEE_ROW = N_("Ticket rechazado; vea la fila %(row)s.")
+ACCEPTED = N_("Aceptado.")
+EXISTED = N_("Ya existía; no se cambió.")
 
 
 class CsvError(ValueError):
-    """The file as a whole cannot be read; the message says why (es-MX)."""
+    """The file as a whole cannot be read: `message` (a msgid) with `params` says why;
+    str() reads it in Spanish."""
+
+    def __init__(self, message: str, **params: str) -> None:
+        super().__init__(spanish(message, params))
+        self.message = message
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Note:
+    """One message of a row's report: a msgid with its params, about `column` if any."""
+
+    message: str
+    params: dict[str, str] = field(default_factory=dict, hash=False)
+    column: str = ""
+
+    @property
+    def text(self) -> str:
+        text = spanish(self.message, self.params)
+        return f"{self.column}: {text}" if self.column else text
+
+    def as_dict(self) -> dict:
+        return {"message": self.message, "params": dict(self.params), "column": self.column}
 
 
 @dataclass
@@ -127,10 +154,24 @@ class RowReport:
     branch: str
     ticket_number: str
     status: str  # accepted | existing | rejected
-    message: str
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """The row's notes in Spanish, one after the other."""
+        return " ".join(note.text for note in self.notes)
 
     def as_dict(self) -> dict:
-        return self.__dict__.copy()
+        """As stored: the notes to translate when shown, and `message` in Spanish (what
+        reports stored before the notes existed hold, and what any reader falls back on)."""
+        return {
+            "row": self.row,
+            "branch": self.branch,
+            "ticket_number": self.ticket_number,
+            "status": self.status,
+            "message": self.message,
+            "notes": [note.as_dict() for note in self.notes],
+        }
 
 
 @dataclass
@@ -146,7 +187,7 @@ class _Group:
     rows: list[int]
     ticket: dict
     lines: list[dict]
-    errors: dict[int, list[str]] = field(default_factory=dict)
+    errors: dict[int, list[Note]] = field(default_factory=dict)
 
 
 def sample_csv() -> str:
@@ -177,16 +218,16 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
         names = [name.strip().lower() for name in header]
         unknown = [name for name in names if name and name not in COLUMNS]
         if unknown:
-            raise CsvError(UNKNOWN_COLUMN.format(column=", ".join(unknown[:5])))
+            raise CsvError(UNKNOWN_COLUMN, column=", ".join(unknown[:5]))
         missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
         if missing:
-            raise CsvError(MISSING_COLUMNS.format(columns=", ".join(missing)))
+            raise CsvError(MISSING_COLUMNS, columns=", ".join(missing))
         rows = []
         for values in reader:
             if not any(v.strip() for v in values):
                 continue
             if len(rows) >= MAX_ROWS:
-                raise CsvError(TOO_MANY_ROWS.format(n=MAX_ROWS))
+                raise CsvError(TOO_MANY_ROWS, n=str(MAX_ROWS))
             row = {
                 name: (values[i].strip() if i < len(values) else "")
                 for i, name in enumerate(names)
@@ -194,7 +235,7 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
             }
             rows.append((reader.line_num, row))
     except csv.Error as exc:
-        raise CsvError(BAD_CSV.format(error=exc)) from exc
+        raise CsvError(BAD_CSV, error=str(exc)) from exc
     return rows
 
 
@@ -214,7 +255,8 @@ def _group(rows: list[tuple[int, dict[str, str]]]) -> list[_Group]:
         group.rows.append(number)
         group.lines.append(line)
         if ticket != group.ticket:
-            group.errors.setdefault(number, []).append(DIFFERENT_TICKET.format(row=group.rows[0]))
+            note = Note(DIFFERENT_TICKET, {"row": str(group.rows[0])})
+            group.errors.setdefault(number, []).append(note)
     return list(groups.values())
 
 
@@ -235,8 +277,8 @@ def import_csv(
     for group in _group(read_rows(data)):
         branch, number = group.ticket.get("branch", ""), group.ticket.get("ticket_number", "")
 
-        def put(row: int, status: str, message: str, branch=branch, number=number) -> None:
-            rows_out[row] = RowReport(row, branch, number, status, message)
+        def put(row: int, status: str, notes: list[Note], branch=branch, number=number) -> None:
+            rows_out[row] = RowReport(row, branch, number, status, notes)
 
         errors = dict(group.errors)
         result = None
@@ -250,24 +292,26 @@ def import_csv(
             if parsed.ticket is None:
                 for error in parsed.errors:
                     row, column = _locate(error.field, group.rows)
-                    errors.setdefault(row, []).append(f"{column}: {error.message}")
+                    note = Note(error.message, dict(error.params), column)
+                    errors.setdefault(row, []).append(note)
             else:
                 result = ingest_ticket(session, parsed.ticket)
                 if result.outcome is Outcome.CONFLICT:
-                    errors[group.rows[0]] = [e.message for e in result.errors]
+                    errors[group.rows[0]] = [Note(e.message, dict(e.params)) for e in result.errors]
         if errors:
             report.rejected += 1
             first = min(errors)
             for row in group.rows:
-                put(row, "rejected", " ".join(errors.get(row, [])) or SEE_ROW.format(row=first))
+                see = [Note(SEE_ROW, {"row": str(first)})]
+                put(row, "rejected", errors.get(row) or see)
         elif result is not None and result.outcome is Outcome.EXISTING:
             report.existing += 1
             for row in group.rows:
-                put(row, "existing", EXISTED)
+                put(row, "existing", [Note(EXISTED)])
         else:
             report.accepted += 1
             for row in group.rows:
-                put(row, "accepted", ACCEPTED)
+                put(row, "accepted", [Note(ACCEPTED)])
     report.rows = [rows_out[row] for row in sorted(rows_out)]
     return report
 

@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from webapp.i18n_marker import N_
 from webapp.models import Branch, Ticket, TicketLine
 from webapp.tickets.validate import FieldError, TicketData, line_fingerprint
 
-CONFLICT = (
-    "El ticket {number} de la sucursal {branch} ya existe con otro contenido; "
+CONFLICT = N_(
+    "El ticket %(number)s de la sucursal %(branch)s ya existe con otro contenido; "
     "un ticket registrado no se modifica."
 )
 
@@ -80,8 +81,8 @@ def _compare(ticket: Ticket, data: TicketData, prefix: str) -> Result:
     if stored_fingerprint(ticket) == data.fingerprint():
         return Result(Outcome.EXISTING, ticket)
     where = f"{prefix}.ticket_number" if prefix else "ticket_number"
-    message = CONFLICT.format(number=data.ticket_number, branch=data.branch.code)
-    return Result(Outcome.CONFLICT, ticket, [FieldError(where, message)])
+    params = {"number": data.ticket_number, "branch": data.branch.code}
+    return Result(Outcome.CONFLICT, ticket, [FieldError(where, CONFLICT, params)])
 
 
 def ingest_ticket(session: Session, data: TicketData, *, prefix: str = "") -> Result:

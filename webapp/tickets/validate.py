@@ -21,6 +21,7 @@ from satcfdi import catalogs
 
 from webapp.cfdi.amounts import ticket_total
 from webapp.cfdi.draft import EXENTO, OBJETO_NO_OBJETO, OBJETO_SI_OBJETO, TASA, Line
+from webapp.i18n_marker import N_, spanish
 from webapp.models import Branch
 
 MAX_LINES = 200
@@ -56,46 +57,57 @@ _CLAVE_UNIDAD = re.compile(r"[A-Z0-9]{1,3}")
 _RATE = re.compile(r"0\.[0-9]{1,6}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# Messages (es-MX): plain text, this module has no request to translate for.
-REQUIRED = "Falta este dato."
-NOT_TEXT = "Debe ser texto (entre comillas)."
-NOT_OBJECT = "Debe ser un objeto JSON."
-UNKNOWN_FIELD = "Campo desconocido."
-DIGITS_ONLY = "Sólo dígitos, hasta 40, como lo teclea el cliente al facturar."
-BRANCH_UNKNOWN = "No hay una sucursal con la clave «{code}»."
-BRANCH_INACTIVE = "La sucursal «{code}» está desactivada."
-BRANCH_NOT_YOURS = "Sólo puede cargar tickets de su sucursal."
-BAD_DATE = "Fecha y hora ISO 8601 con zona horaria, p. ej. 2026-05-01T13:45:00-06:00."
-NO_OFFSET = "Indique la zona horaria, p. ej. 2026-05-01T13:45:00-06:00."
-FUTURE = "La fecha de venta está en el futuro."
-BAD_TOTAL = 'Importe en pesos con hasta dos decimales, como texto: "123.45".'
-TOTAL_MISMATCH = "El total no coincide con el de las partidas: {expected}."
-TOTAL_ZERO = "El total debe ser mayor que cero."
-TOTAL_TOO_BIG = "El total excede el máximo permitido."
-BAD_CURRENCY = "Sólo se aceptan tickets en pesos mexicanos (MXN)."
-NO_LINES = "El ticket necesita al menos una partida."
-TOO_MANY_LINES = "Un ticket admite hasta {n} partidas."
-NOT_LIST = "Debe ser una lista de partidas."
-BAD_DESCRIPTION = "Descripción de 1 a 1000 caracteres, sin «|» ni saltos de línea."
-BAD_CLAVE_PROD = "Clave de producto o servicio del SAT de 8 dígitos (c_ClaveProdServ)."
-UNKNOWN_CLAVE_PROD = "La clave «{code}» no está en el catálogo c_ClaveProdServ del SAT."
-BAD_CLAVE_UNIDAD = "Clave de unidad del SAT, p. ej. H87 o KGM (c_ClaveUnidad)."
-UNKNOWN_CLAVE_UNIDAD = "La clave «{code}» no está en el catálogo c_ClaveUnidad del SAT."
-BAD_QUANTITY = 'Cantidad mayor que cero, con hasta seis decimales, como texto: "1.5".'
-BAD_PRICE = 'Precio unitario antes de impuestos, con hasta seis decimales, como texto: "10.50".'
-BAD_OBJETO = "Objeto de impuesto «01» (no objeto) o «02» (sí objeto)."
-BAD_FACTOR = "Con objeto de impuesto 02, el factor es «Tasa» o «Exento»."
-NO_TAX_EXPECTED = "Debe omitirse (o ser null) con objeto de impuesto 01 o factor Exento."
-BAD_RATE = "Tasa de IVA «0.160000», «0.080000» o «0.000000»."
+# Messages (es-MX): msgids marked for extraction, translated where they are shown;
+# parameters go apart (FieldError.params).
+REQUIRED = N_("Falta este dato.")
+NOT_TEXT = N_("Debe ser texto (entre comillas).")
+NOT_OBJECT = N_("Debe ser un objeto JSON.")
+UNKNOWN_FIELD = N_("Campo desconocido.")
+DIGITS_ONLY = N_("Sólo dígitos, hasta 40, como lo teclea el cliente al facturar.")
+BRANCH_UNKNOWN = N_("No hay una sucursal con la clave «%(code)s».")
+BRANCH_INACTIVE = N_("La sucursal «%(code)s» está desactivada.")
+BRANCH_NOT_YOURS = N_("Sólo puede cargar tickets de su sucursal.")
+BAD_DATE = N_("Fecha y hora ISO 8601 con zona horaria, p. ej. 2026-05-01T13:45:00-06:00.")
+NO_OFFSET = N_("Indique la zona horaria, p. ej. 2026-05-01T13:45:00-06:00.")
+FUTURE = N_("La fecha de venta está en el futuro.")
+BAD_TOTAL = N_('Importe en pesos con hasta dos decimales, como texto: "123.45".')
+TOTAL_MISMATCH = N_("El total no coincide con el de las partidas: %(expected)s.")
+TOTAL_ZERO = N_("El total debe ser mayor que cero.")
+TOTAL_TOO_BIG = N_("El total excede el máximo permitido.")
+BAD_CURRENCY = N_("Sólo se aceptan tickets en pesos mexicanos (MXN).")
+NO_LINES = N_("El ticket necesita al menos una partida.")
+TOO_MANY_LINES = N_("Un ticket admite hasta %(n)s partidas.")
+NOT_LIST = N_("Debe ser una lista de partidas.")
+BAD_DESCRIPTION = N_("Descripción de 1 a 1000 caracteres, sin «|» ni saltos de línea.")
+BAD_CLAVE_PROD = N_("Clave de producto o servicio del SAT de 8 dígitos (c_ClaveProdServ).")
+UNKNOWN_CLAVE_PROD = N_("La clave «%(code)s» no está en el catálogo c_ClaveProdServ del SAT.")
+BAD_CLAVE_UNIDAD = N_("Clave de unidad del SAT, p. ej. H87 o KGM (c_ClaveUnidad).")
+UNKNOWN_CLAVE_UNIDAD = N_("La clave «%(code)s» no está en el catálogo c_ClaveUnidad del SAT.")
+BAD_QUANTITY = N_('Cantidad mayor que cero, con hasta seis decimales, como texto: "1.5".')
+BAD_PRICE = N_('Precio unitario antes de impuestos, con hasta seis decimales, como texto: "10.50".')
+BAD_OBJETO = N_("Objeto de impuesto «01» (no objeto) o «02» (sí objeto).")
+BAD_FACTOR = N_("Con objeto de impuesto 02, el factor es «Tasa» o «Exento».")
+NO_TAX_EXPECTED = N_("Debe omitirse (o ser null) con objeto de impuesto 01 o factor Exento.")
+BAD_RATE = N_("Tasa de IVA «0.160000», «0.080000» o «0.000000».")
 
 
 @dataclass(frozen=True)
 class FieldError:
+    """A problem with one field: `message` is a msgid (es-MX) and `params` fill its
+    placeholders; `text` reads it in Spanish, a view translates it with gettext."""
+
     field: str
     message: str
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+    @property
+    def text(self) -> str:
+        return spanish(self.message, self.params)
+
+    def as_dict(self, translate: Callable[..., str] | None = None) -> dict[str, str]:
+        """{"field", "message"}: the message through `translate(msgid, **params)`, or Spanish."""
+        message = translate(self.message, **self.params) if translate else self.text
+        return {"field": self.field, "message": message}
 
 
 @dataclass(frozen=True)
@@ -160,8 +172,8 @@ class _Checker:
         self.prefix = prefix
         self.errors: list[FieldError] = []
 
-    def error(self, name: str, message: str) -> None:
-        self.errors.append(FieldError(_path(self.prefix, name), message))
+    def error(self, name: str, message: str, **params: str) -> None:
+        self.errors.append(FieldError(_path(self.prefix, name), message, params))
 
     def text(self, data: Mapping, name: str, *, required: bool = True) -> str | None:
         value = data.get(name)
@@ -228,14 +240,14 @@ def parse_ticket(
     code = check.text(payload, "branch")
     if code is not None:
         if len(code) > MAX_BRANCH or _CONTROL.search(code):
-            check.error("branch", BRANCH_UNKNOWN.format(code=code[:MAX_BRANCH]))
+            check.error("branch", BRANCH_UNKNOWN, code=code[:MAX_BRANCH])
         elif (branch := find_branch(code)) is None:
-            check.error("branch", BRANCH_UNKNOWN.format(code=code))
+            check.error("branch", BRANCH_UNKNOWN, code=code)
         elif allowed_branch_ids is not None and branch.id not in allowed_branch_ids:
             check.error("branch", BRANCH_NOT_YOURS)
             branch = None
         elif not branch.active:
-            check.error("branch", BRANCH_INACTIVE.format(code=branch.code))
+            check.error("branch", BRANCH_INACTIVE, code=branch.code)
             branch = None
 
     numbers = {}
@@ -275,7 +287,7 @@ def parse_ticket(
         if expected > MAX_AMOUNT:
             check.error("total", TOTAL_TOO_BIG)
         elif total != expected:
-            check.error("total", TOTAL_MISMATCH.format(expected=f"{expected:.2f}"))
+            check.error("total", TOTAL_MISMATCH, expected=f"{expected:.2f}")
         elif total <= 0:
             check.error("total", TOTAL_ZERO)
 
@@ -305,7 +317,7 @@ def _parse_lines(value: object, check: _Checker) -> list[Line] | None:
         check.error("lines", NO_LINES)
         return None
     if len(value) > MAX_LINES:
-        check.error("lines", TOO_MANY_LINES.format(n=MAX_LINES))
+        check.error("lines", TOO_MANY_LINES, n=str(MAX_LINES))
         return None
     lines = []
     for index, item in enumerate(value):
@@ -338,14 +350,14 @@ def _line(item: object, check: _Checker) -> Line | None:
         if not _CLAVE_PROD.fullmatch(clave):
             check.error("clave_prod_serv", BAD_CLAVE_PROD)
         elif not clave_prod_serv_exists(clave):
-            check.error("clave_prod_serv", UNKNOWN_CLAVE_PROD.format(code=clave))
+            check.error("clave_prod_serv", UNKNOWN_CLAVE_PROD, code=clave)
 
     unidad = check.text(item, "clave_unidad")
     if unidad is not None:
         if not _CLAVE_UNIDAD.fullmatch(unidad):
             check.error("clave_unidad", BAD_CLAVE_UNIDAD)
         elif not clave_unidad_exists(unidad):
-            check.error("clave_unidad", UNKNOWN_CLAVE_UNIDAD.format(code=unidad))
+            check.error("clave_unidad", UNKNOWN_CLAVE_UNIDAD, code=unidad)
 
     quantity = check.text(item, "quantity")
     if quantity is not None:
