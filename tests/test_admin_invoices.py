@@ -368,3 +368,15 @@ def test_list_filter_and_cancel_in_a_browser(page, live_server, app, staff, invo
     expect(page.locator("#estado")).to_have_text("cancelada")
     page.screenshot(path=str(tmp_path / "admin-invoice.png"), full_page=True)
     assert page.errors == [], page.errors
+
+
+def test_cancel_messages_follow_the_interface_language(app, client, staff, admin_login, invoices):
+    admin_login(client, staff["admin"])
+    assert client.post("/idioma", data={"lang": "en", "next": "/admin/"}).status_code == 303
+    target = invoices["centro"][0]
+    r = client.post(
+        f"/admin/facturas/{target}/cancelar",
+        data={"motive": "01", "confirm": "y", "replacement_uuid": "nonsense"},
+    )
+    assert r.status_code == 422
+    assert "Type the whole UUID" in field(r.get_data(as_text=True), "replacement_uuid")

@@ -340,9 +340,9 @@ def invoice_cancel(public_id: str):
     except cancel.CancelError as error:
         db.session.refresh(found)
         if error.field in ("motive", "replacement_uuid"):
-            form[error.field].errors = [error.message]
+            form[error.field].errors = [error.translated(_)]
             return _detail(found, form, 422)
-        return _detail(found, form, 422, error=error.message)
+        return _detail(found, form, 422, error=error.translated(_))
     notice = {"cancelled": "cancelada", "rejected": "rechazada"}.get(
         found.cancel_status.value, "sin_respuesta" if found.cancel_error else "en_proceso"
     )
@@ -372,7 +372,7 @@ def invoice_cancel_status(public_id: str):
     try:
         cancel.refresh(db.session, found, services.pac_for(found.issuer), datetime.now(UTC))
     except cancel.CancelError as error:
-        return _detail(found, status=422, error=error.message)
+        return _detail(found, status=422, error=error.translated(_))
     notice = {"cancelled": "cancelada", "rejected": "rechazada"}.get(
         found.cancel_status.value if found.cancel_status else "", "sin_cambio"
     )

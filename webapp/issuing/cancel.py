@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.cfdi.pac import CANCEL_MOTIVES, CancelResult, Pac, PacError
+from webapp.i18n_marker import N_, spanish
 from webapp.issuing import retention
 from webapp.models import (
     CancelRequest,
@@ -55,12 +56,19 @@ _UUID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12
 
 class CancelError(Exception):
     """The request cannot be made, or the PAC refused it; `field` names the form field the
-    message belongs next to ("motive", "replacement_uuid"), or None for the whole request."""
+    message belongs next to ("motive", "replacement_uuid"), or None for the whole request.
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    `msgid` (Spanish, marked with N_) and `params` are for the view to translate;
+    `message` is the Spanish text."""
+
+    def __init__(self, msgid: str, field: str | None = None, **params: object) -> None:
+        self.msgid, self.params = msgid, params
+        self.message = spanish(msgid, params)
+        super().__init__(self.message)
         self.field = field
+
+    def translated(self, gettext) -> str:
+        return gettext(self.msgid, **self.params)
 
 
 def request_cancel(
@@ -79,7 +87,7 @@ def request_cancel(
     replacement = _check(session, invoice, motive, replacement_uuid, now)
     xml = retention.files_of(session, invoice).xml
     if xml is None:
-        raise CancelError("Esta factura no tiene su XML timbrado: no se puede cancelar.")
+        raise CancelError(N_("Esta factura no tiene su XML timbrado: no se puede cancelar."))
     previous = invoice.cancel_status
     # Claim the request: of two concurrent requests only one finds the invoice free.
     claimed = session.execute(
@@ -128,8 +136,9 @@ def request_cancel(
         history.answered_at = now
         session.commit()
         raise CancelError(
-            f"El PAC rechazó la solicitud: {error.message}",
+            N_("El PAC rechazó la solicitud: %(detail)s"),
             "replacement_uuid" if motive == "01" and "sustituci" in error.message else None,
+            detail=error.message,
         ) from error
     _apply(session, invoice, history, result, now)
     return invoice
@@ -151,9 +160,11 @@ def refresh(session: Session, invoice: Invoice, pac: Pac, now: datetime) -> Invo
             if history is not None:
                 history.status, history.message, history.answered_at = None, error.message, now
         session.commit()
-        raise CancelError(f"El PAC no pudo informar el estado: {error.message}") from error
+        raise CancelError(
+            N_("El PAC no pudo informar el estado: %(detail)s"), detail=error.message
+        ) from error
     if result is None:
-        raise CancelError("Esta factura no tiene su XML timbrado.")
+        raise CancelError(N_("Esta factura no tiene su XML timbrado."))
     _apply(session, invoice, history, result, now)
     return invoice
 
@@ -188,10 +199,12 @@ def history_of(session: Session, invoice: Invoice) -> list[CancelRequest]:
 
 def _busy_message(invoice: Invoice) -> str:
     if invoice.status is InvoiceStatus.CANCELLED:
-        return "Esta factura ya está cancelada."
+        return N_("Esta factura ya está cancelada.")
     if invoice.cancel_status is CancelStatus.PENDING:
-        return "Ya hay una solicitud de cancelación en proceso; espere la respuesta del receptor."
-    return "Sólo se puede cancelar una factura timbrada."
+        return N_(
+            "Ya hay una solicitud de cancelación en proceso; espere la respuesta del receptor."
+        )
+    return N_("Sólo se puede cancelar una factura timbrada.")
 
 
 def _check(
@@ -207,44 +220,46 @@ def _check(
     ):
         raise CancelError(_busy_message(invoice))
     if motive not in MOTIVES:
-        raise CancelError("Elija un motivo de cancelación de la lista.", "motive")
+        raise CancelError(N_("Elija un motivo de cancelación de la lista."), "motive")
     text = (replacement_uuid or "").strip().upper()
     if motive != "01":
         if text:
             raise CancelError(
-                "Sólo el motivo 01 lleva el UUID de la factura que sustituye a esta.",
+                N_("Sólo el motivo 01 lleva el UUID de la factura que sustituye a esta."),
                 "replacement_uuid",
             )
         return None
     if not text:
         raise CancelError(
-            "Con el motivo 01 escriba el UUID de la factura que sustituye a esta.",
+            N_("Con el motivo 01 escriba el UUID de la factura que sustituye a esta."),
             "replacement_uuid",
         )
     if not _UUID.fullmatch(text):
         raise CancelError(
-            "Escriba el UUID completo (36 caracteres, como 1A2B3C4D-…).", "replacement_uuid"
+            N_("Escriba el UUID completo (36 caracteres, como 1A2B3C4D-…)."), "replacement_uuid"
         )
     if text == invoice.uuid:
-        raise CancelError("La factura no puede sustituirse a sí misma.", "replacement_uuid")
+        raise CancelError(N_("La factura no puede sustituirse a sí misma."), "replacement_uuid")
     replacement = session.scalar(
         select(Invoice).where(Invoice.uuid == text, Invoice.issuer_id == invoice.issuer_id)
     )
     if replacement is None:
-        raise CancelError("No hay una factura de este emisor con ese UUID.", "replacement_uuid")
+        raise CancelError(N_("No hay una factura de este emisor con ese UUID."), "replacement_uuid")
     if replacement.status is not InvoiceStatus.STAMPED:
         raise CancelError(
-            "La factura que sustituye debe estar timbrada y vigente.", "replacement_uuid"
+            N_("La factura que sustituye debe estar timbrada y vigente."), "replacement_uuid"
         )
     if replacement.replaces_id != invoice.id:
         raise CancelError(
-            "Esa factura no sustituye a esta: emita la sustitución con «Sustituir factura», "
-            "que la relaciona (tipo de relación 04) y después cancela esta.",
+            N_(
+                "Esa factura no sustituye a esta: emita la sustitución con «Sustituir factura», "
+                "que la relaciona (tipo de relación 04) y después cancela esta."
+            ),
             "replacement_uuid",
         )
     if replacement.stamped_at is None or replacement.stamped_at > now:
         raise CancelError(
-            "La factura que sustituye debe emitirse antes de pedir la cancelación.",
+            N_("La factura que sustituye debe emitirse antes de pedir la cancelación."),
             "replacement_uuid",
         )
     return replacement
