@@ -21,6 +21,7 @@ from tests.test_cancellation import (
     sandbox,
     ticket_states,
 )
+from tests.test_cfdi_pdf import text_of
 from webapp.cfdi.pac import PacError
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.extensions import db
@@ -94,6 +95,10 @@ def test_replacement_names_the_original_then_the_original_is_cancelled(app, demo
         assert ticket_states(original) == [(TicketStatus.INVOICED, False)]
         assert ticket_states(new) == [(TicketStatus.INVOICED, True)]
         assert new.account_id == original.account_id
+        # Its PDF says what it replaces.
+        text = " ".join(text_of(new.pdf).split())
+        assert "Tipo de relación: 04 - Sustitución de los CFDI previos" in text
+        assert original.uuid in text
 
 
 def test_while_the_receptor_decides_the_original_keeps_the_tickets(app, demo):

@@ -156,6 +156,19 @@ def _informacion_global(root: etree._Element) -> dict | None:
     }
 
 
+def _relacionados(root: etree._Element) -> list[dict]:
+    """CfdiRelacionados: each TipoRelacion with its c_TipoRelacion name and its UUIDs (a
+    replacement names the CFDI it replaces, TipoRelacion 04)."""
+    return [
+        {
+            "tipo": node.get("TipoRelacion", ""),
+            "tipo_name": _catalog_name("C756_c_TipoRelacion", node.get("TipoRelacion", "")),
+            "uuids": [r.get("UUID", "") for r in node.findall("cfdi:CfdiRelacionado", _NS)],
+        }
+        for node in root.findall("cfdi:CfdiRelacionados", _NS)
+    ]
+
+
 def context(
     xml: bytes,
     *,
@@ -234,6 +247,7 @@ def context(
             "regimen_name": catalogs.regimen_name(emisor.get("RegimenFiscal", "")),
         },
         "informacion_global": _informacion_global(root),
+        "relacionados": _relacionados(root),
         "receptor": {
             "rfc": receptor.get("Rfc"),
             "nombre": receptor.get("Nombre"),
