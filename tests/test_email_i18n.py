@@ -40,3 +40,12 @@ def test_registration_email_stays_in_spanish_by_default(app, client):
     [(subject, body)] = mails(app)
     assert subject == "Autofactura: termine su registro"
     assert body.startswith(f"Estimado cliente:\n\nPara finalizar su registro (RFC {RFC}), abra")
+
+
+def test_emails_rendered_outside_a_request_are_spanish(app):
+    """A command or a worker has no visitor: its emails speak Spanish, and do not fail."""
+    from flask import render_template
+
+    with app.app_context():
+        subject = render_template("accounts/email/verify.subject.txt", url="https://x/y")
+    assert "registro" in subject.lower()

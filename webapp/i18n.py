@@ -6,7 +6,7 @@ never guessed from Accept-Language: the portal speaks Spanish unless asked other
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 
 from webapp.extensions import babel
 
@@ -15,7 +15,8 @@ COOKIE = "lang"
 
 
 def get_locale() -> str:
-    choice = request.cookies.get(COOKIE)
+    """The visitor's choice; Spanish outside a request (commands, the mail worker)."""
+    choice = request.cookies.get(COOKIE) if has_request_context() else None
     return choice if choice in LANGUAGES else "es_MX"
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import (
+    current_app,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -25,7 +33,9 @@ FAILURES = "staff_signin_failures"
 
 @bp.app_context_processor
 def _admin_context():
-    if request.blueprint != "admin" or (member := current_staff()) is None:
+    if not has_request_context() or request.blueprint != "admin":
+        return {}
+    if (member := current_staff()) is None:
         return {}
     return {"staff": member, "admin_nav": nav.entries(member), "acting_on": scope.issuer_or_none()}
 
