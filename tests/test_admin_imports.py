@@ -26,6 +26,7 @@ def row(branch="CENTRO", number="90000001", total="36.01", **line) -> str:
         "sold_at": SOLD,
         "total": total,
         "currency": "MXN",
+        "forma_pago": "",
         "description": "REFRESCO DE COLA 600 ML",
         "clave_prod_serv": "50202306",
         "clave_unidad": "H87",
@@ -130,6 +131,50 @@ def test_semicolons_and_bom(app, client, staff, admin_login):
     response = upload(client, text.encode("utf-8"))
     assert response.status_code == 303
     assert count(app, "90000001") == 1
+
+
+def _stored_forma_pago(app, number: str) -> str | None:
+    with app.app_context():
+        return db.session.scalar(select(Ticket.forma_pago).where(Ticket.ticket_number == number))
+
+
+def test_forma_pago_column_is_stored_and_checked(app, client, staff, admin_login):
+    admin_login(client, staff["admin"])
+    text = "\n".join(
+        [
+            HEADER,
+            row(number="90000001", forma_pago="04"),
+            row(number="90000002"),  # empty: the ticket records none
+            row(number="90000003", forma_pago="99"),  # por definir: refused
+            row(number="90000004", forma_pago="4"),
+        ]
+    )
+    page = client.get(upload(client, text).headers["Location"]).get_data(as_text=True)
+    assert "2 tickets nuevos aceptados" in page and "2 rechazados" in page
+    assert "forma_pago: Clave de forma de pago del SAT (c_FormaPago)" in page
+    assert _stored_forma_pago(app, "90000001") == "04"
+    assert _stored_forma_pago(app, "90000002") is None
+    assert count(app, "90000003", "90000004") == 0
+
+
+def test_a_file_without_the_forma_pago_column_is_accepted(app, client, staff, admin_login):
+    admin_login(client, staff["admin"])
+    columns = [c for c in COLUMNS if c != "forma_pago"]
+    line = dict(zip(COLUMNS, row().split(","), strict=True))
+    text = "\n".join([",".join(columns), ",".join(line[c] for c in columns)])
+    page = client.get(upload(client, text).headers["Location"]).get_data(as_text=True)
+    assert "1 tickets nuevos aceptados" in page and "0 rechazados" in page
+    assert count(app, "90000001") == 1 and _stored_forma_pago(app, "90000001") is None
+
+
+def test_rows_of_one_ticket_must_agree_on_forma_pago(app, client, staff, admin_login):
+    admin_login(client, staff["admin"])
+    text = "\n".join(
+        [HEADER, row(total="72.02", forma_pago="04"), row(total="72.02", forma_pago="01")]
+    )
+    page = client.get(upload(client, text).headers["Location"]).get_data(as_text=True)
+    assert "0 tickets nuevos aceptados" in page and "no coinciden con los de la fila 2" in page
+    assert count(app, "90000001") == 0
 
 
 def test_conflicting_reupload_is_rejected(app, client, staff, admin_login):

@@ -212,6 +212,10 @@ def test_same_number_in_another_branch_is_another_ticket(app, client, api_key):
         (lambda t: t.update(sold_at="ayer"), "sold_at"),
         (lambda t: t.update(sold_at="2999-01-01T00:00:00+00:00"), "sold_at"),
         (lambda t: t.update(currency="USD"), "currency"),
+        (lambda t: t.update(forma_pago="99"), "forma_pago"),
+        (lambda t: t.update(forma_pago="07"), "forma_pago"),
+        (lambda t: t.update(forma_pago=""), "forma_pago"),
+        (lambda t: t.update(forma_pago=4), "forma_pago"),
         (lambda t: t.update(lines=[]), "lines"),
         (lambda t: t.update(color="rojo"), "color"),
         (lambda t: t["lines"][0].update(clave_prod_serv="99999999"), "lines[0].clave_prod_serv"),
@@ -236,6 +240,44 @@ def test_bad_field_is_422_naming_it(app, client, api_key, change, field):
     assert field in fields(response), fields(response)
     assert all(isinstance(m, str) and m for m in fields(response).values())
     assert count_tickets(app, "90000001") == 0
+
+
+def test_forma_pago_is_stored_and_answered(app, client, api_key):
+    response = client.post(URL, json=ticket(forma_pago="28"), headers=auth(api_key))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["forma_pago"] == "28"
+    fetched = client.get(response.headers["Location"], headers=auth(api_key)).get_json()
+    assert fetched["forma_pago"] == "28"
+    without = client.post(URL, json=ticket("90000002"), headers=auth(api_key))
+    assert without.status_code == 201 and without.get_json()["forma_pago"] is None
+    with app.app_context():
+        numbers = ("90000001", "90000002")
+        query = select(Ticket.ticket_number, Ticket.forma_pago)
+        stored = dict(db.session.execute(query.where(Ticket.ticket_number.in_(numbers))).all())
+    assert stored == {"90000001": "28", "90000002": None}
+
+
+def test_forma_pago_error_names_the_field_of_the_batch_item(client, api_key):
+    body = {"tickets": [ticket("90000001"), ticket("90000002", forma_pago="99")]}
+    response = client.post(URL, json=body, headers=auth(api_key))
+    assert response.status_code == 201
+    results = response.get_json()["results"]
+    assert [r["outcome"] for r in results] == ["created", "rejected"]
+    assert [e["field"] for e in results[1]["errors"]] == ["tickets[1].forma_pago"]
+    assert "c_FormaPago" in results[1]["errors"][0]["message"]
+
+
+def test_the_same_ticket_with_another_forma_pago_is_a_conflict(app, client, api_key):
+    payload = ticket(forma_pago="04")
+    assert client.post(URL, json=payload, headers=auth(api_key)).status_code == 201
+    assert client.post(URL, json=payload, headers=auth(api_key)).status_code == 200
+    other = {**payload, "forma_pago": "01"}
+    assert client.post(URL, json=other, headers=auth(api_key)).status_code == 409
+    without = {k: v for k, v in payload.items() if k != "forma_pago"}
+    assert client.post(URL, json=without, headers=auth(api_key)).status_code == 409
+    with app.app_context():
+        query = select(Ticket.forma_pago).where(Ticket.ticket_number == "90000001")
+        assert db.session.scalar(query) == "04"
 
 
 def test_total_message_says_the_computed_total(client, api_key):
@@ -414,6 +456,19 @@ def test_idempotency_replays_the_first_answer(app, client, api_key):
     assert again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json() == first.get_json()
+    assert count_tickets(app, "90000001") == 1
+
+
+def test_idempotency_replays_a_ticket_with_forma_pago(app, client, api_key):
+    headers = auth(api_key, **{"Idempotency-Key": "k-forma"})
+    payload = ticket(forma_pago="03")
+    first = client.post(URL, json=payload, headers=headers)
+    again = client.post(URL, json=payload, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json() and first.get_json()["forma_pago"] == "03"
+    other = client.post(URL, json={**payload, "forma_pago": "04"}, headers=headers)
+    assert other.status_code == 422 and "Idempotency-Key" in fields(other)
     assert count_tickets(app, "90000001") == 1
 
 

@@ -239,6 +239,50 @@ def test_global_invoice_of_a_day(app, demo):
         assert db.session.scalar(select(func.count()).where(Invoice.is_global)) == 1
 
 
+def _paid(total: str, forma_pago: str | None = None):
+    return SimpleNamespace(total=Decimal(total), forma_pago=forma_pago)
+
+
+@pytest.mark.parametrize(
+    ("tickets", "expected"),
+    [
+        ([], "01"),
+        ([_paid("10"), _paid("20")], "01"),  # none recorded: efectivo, as before
+        ([_paid("50", "04"), _paid("30"), _paid("30", "01")], "01"),  # 60 in cash beats 50
+        ([_paid("100", "04"), _paid("30"), _paid("30", "28"), _paid("30", "28")], "04"),
+        ([_paid("40", "28"), _paid("40", "04"), _paid("10")], "04"),  # a tie: the lower code
+        ([_paid("25.50", "03"), _paid("25.50")], "01"),
+    ],
+)
+def test_forma_pago_is_the_one_of_the_greatest_amount(tickets, expected):
+    assert gi.forma_pago(tickets) == expected
+
+
+def test_global_forma_pago_from_tickets_paid_in_several_ways(app, demo):
+    """Debit-card tickets that add up to more than half of the day: FormaPago 28, though
+    cash (unrecorded) and credit-card tickets are there too."""
+    with app.app_context():
+        branch, period, now = _last_closed_day(app)
+        tickets = sorted(_period_tickets(branch, period), key=lambda t: t.total, reverse=True)
+        assert len(tickets) >= 3
+        half = sum(t.total for t in tickets) / 2
+        paid_by_card = Decimal(0)
+        for ticket in tickets:
+            if paid_by_card <= half:
+                ticket.forma_pago, paid_by_card = "28", paid_by_card + ticket.total
+            else:
+                ticket.forma_pago = None
+        tickets[-1].forma_pago = "04"
+        assert {t.forma_pago for t in tickets} == {"28", None, "04"}
+        db.session.commit()
+
+        invoice = _issue(branch, period, now)
+        assert invoice.status is InvoiceStatus.STAMPED, invoice.error
+        root = etree.fromstring(invoice.xml)
+        assert (root.get("MetodoPago"), root.get("FormaPago")) == ("PUE", "28")
+        assert invoice.forma_pago == "28"
+
+
 def test_a_period_not_over_cannot_be_invoiced(app, demo):
     with app.app_context():
         branch = db.session.scalar(select(Branch).where(Branch.code == "CENTRO"))

@@ -66,6 +66,36 @@ def test_migrations_run_on_a_database_with_data(tmp_path):
     engine.dispose()
 
 
+def test_ticket_forma_pago_migration_keeps_the_tickets(tmp_path):
+    """Down and up again across a1b2c3d40006: the tickets stay, their forma de pago is gone
+    (null) after the round trip, and a new ticket may record one."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'forma.db'}"
+    upgrade(url)
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": url, "PAC_SANDBOX_DIR": str(tmp_path)}
+    )
+    with app.app_context():
+        ticket = _ticket(_issuer(db.session).branches[0], "555")
+        ticket.forma_pago = "04"
+        db.session.add(ticket)
+        db.session.commit()
+    app.extensions["db"].engine.dispose()
+
+    command.downgrade(alembic_config(url), "a1b2c3d40005")
+    engine = make_engine(url)
+    assert "forma_pago" not in {c["name"] for c in inspect(engine).get_columns("ticket")}
+    engine.dispose()
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT ticket_number, forma_pago FROM ticket").all()
+        assert [tuple(r) for r in rows] == [("555", None)]
+        assert conn.exec_driver_sql("SELECT count(*) FROM ticket_line").scalar() == 1
+    engine.dispose()
+
+
 def _issuer(session) -> Issuer:
     issuer = Issuer(
         slug="t", rfc="AAA010101AAA", legal_name="PRUEBA", regimen_fiscal="601", cp="06000"

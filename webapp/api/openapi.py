@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 from webapp.api.idempotency import HEADER, REPLAYED
+from webapp.tickets.payment import TICKET_FORMAS_PAGO
 from webapp.tickets.validate import MAX_DESCRIPTION, MAX_LINES
 
 MAX_BATCH = 500
@@ -103,6 +104,14 @@ TICKET_INPUT = {
             "plus round(that × tax_rate, 2), half up: the CFDI's Total.",
         },
         "currency": {"type": "string", "enum": ["MXN"], "default": "MXN"},
+        "forma_pago": {
+            "type": ["string", "null"],
+            "enum": [*TICKET_FORMAS_PAGO, None],
+            "description": "SAT c_FormaPago of the payment; paid with several forms, the one "
+            "with the greatest amount. 99 (por definir) is refused. Optional: a factura global "
+            "counts a ticket without it as 01 (efectivo).",
+            "examples": ["04"],
+        },
         "lines": {
             "type": "array",
             "minItems": 1,
@@ -170,6 +179,10 @@ TICKET = {
         "sold_at": {"type": "string", "format": "date-time"},
         "total": {"type": "string"},
         "currency": {"type": "string"},
+        "forma_pago": {
+            "type": ["string", "null"],
+            "description": "SAT c_FormaPago as pushed; null when the ticket came without it.",
+        },
         "status": {
             "type": "string",
             "enum": ["open", "invoiced", "in_global", "cancelled"],

@@ -19,7 +19,8 @@ from webapp.fiscal.ticket_input import normalize_number, parse_total
 from webapp.invoicing import messages
 from webapp.issuing.lookup import TicketCheck, check_ticket
 from webapp.mail import validate_address
-from webapp.models import Branch, Issuer
+from webapp.models import Branch, Issuer, Ticket
+from webapp.tickets.payment import predominant
 
 TICKET_FIELDS = ("order_number", "ticket_number", "total")
 RECEPTOR_FIELDS = ("nombre", "cp", "regimen", "uso_cfdi", "email")
@@ -104,6 +105,13 @@ class TicketForm(Form):
             for code in issuer.formas_pago.split(",")
         ]
         fill_receptor_choices(self, rfc)
+
+    def preselect_forma_pago(self, issuer: Issuer, tickets: list[Ticket]) -> None:
+        """Choose the forma de pago the tickets record (of several, the one of the greatest
+        amount), when the issuer offers it; the customer may still change it."""
+        recorded = predominant((t.forma_pago, t.total) for t in tickets if t.forma_pago)
+        if recorded in issuer.formas_pago.split(","):
+            self.forma_pago.data = recorded
 
 
 def fill_receptor_choices(form: FlaskForm, rfc: str) -> None:

@@ -197,6 +197,7 @@ def ticket(slug: str):
             form.key.data = flow.new_key()
             profile.fill(form, state["rfc"])
             form.fill_choices(issuer, state["rfc"])  # the usos of the saved régimen
+            form.preselect_forma_pago(issuer, added)
             if prefill := state.pop("prefill", None):  # sent from a kiosk to this phone
                 for name in TICKET_FIELDS:
                     form[name].data = str(prefill.get(name) or "")
@@ -231,6 +232,7 @@ def ticket(slug: str):
             for name in TICKET_FIELDS:
                 form[name].data = ""
             added.append(outcome.check.ticket)
+            form.preselect_forma_pago(issuer, added)
             return _ticket_page(issuer, state, branch, added, form)
         return _ticket_page(issuer, state, branch, added, form, 422, resend=_resend_offer(outcome))
     check_receptor_fields(form, state["rfc"], issuer, outcome)

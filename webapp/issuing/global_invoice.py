@@ -14,6 +14,11 @@ Concepto per tax rate of the ticket; should the rate applied to the summed subto
 another cent than the ticket's own lines did, the ticket's lines are Conceptos one by one, so
 the global's Total is always the sum of the tickets' printed totals.
 
+FormaPago follows SAT's guide for a payment made with several forms: the form of the greatest
+amount. Each ticket's total counts for its own forma de pago (01, efectivo, when the point of
+sale did not say), the form whose tickets add up to the most wins, and a tie goes to the lower
+code (`forma_pago`).
+
 When a customer later invoices a ticket of a global (issuer policy "flag"), `issue.reserve`
 deactivates the global's link and flags it `needs_correction`; `correct` cancels it with
 motive 04 and reissues it, with a new folio, for the tickets it still holds.
@@ -45,12 +50,13 @@ from webapp.models import (
     TicketStatus,
     invoice_ticket,
 )
+from webapp.tickets import payment
 
 PUBLICO_EN_GENERAL = "PUBLICO EN GENERAL"
 REGIMEN_SIN_OBLIGACIONES = "616"  # Sin obligaciones fiscales
 USO_SIN_EFECTOS = "S01"  # Sin efectos fiscales
-# Tickets do not record how they were paid: the global says efectivo (see the report in the
-# docstring of `forma_pago`).
+# A ticket pushed without its forma de pago counts as paid in cash, the usual público-en-general
+# payment (see `forma_pago`).
 FORMA_PAGO_EFECTIVO = "01"
 CLAVE_VENTA = "01010101"  # No existe en el catálogo (SAT's key for the global's Conceptos)
 UNIDAD_ACTIVIDAD = "ACT"
@@ -349,9 +355,11 @@ def _new_global(session, branch_id, period, now, key, tickets) -> Invoice:
 
 
 def forma_pago(tickets: Sequence[Ticket]) -> str:
-    """SAT's guide: the forma de pago of the largest payment. Tickets do not record how they
-    were paid, so a global says 01 (efectivo), the usual público-en-general payment."""
-    return FORMA_PAGO_EFECTIVO
+    """SAT's guide: the forma de pago of the greatest amount. The form whose tickets add up to
+    the greatest total; a ticket without one counts as 01 (efectivo); a tie goes to the lower
+    code."""
+    payments = ((t.forma_pago or FORMA_PAGO_EFECTIVO, t.total) for t in tickets)
+    return payment.predominant(payments) or FORMA_PAGO_EFECTIVO
 
 
 def held_tickets(session: Session, invoice: Invoice) -> list[Ticket]:

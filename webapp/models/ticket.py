@@ -34,6 +34,9 @@ class Ticket(Base):
     sold_at: Mapped[datetime] = mapped_column(UTCDateTime)
     total: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="MXN")
+    # SAT c_FormaPago of the payment (the form with the greatest amount when it was paid
+    # several ways); None for tickets pushed without it.
+    forma_pago: Mapped[str | None] = mapped_column(String(2))
     status: Mapped[TicketStatus] = mapped_column(
         status_enum(TicketStatus),
         default=TicketStatus.OPEN,

@@ -21,7 +21,15 @@ from webapp.models import Branch
 from webapp.tickets.ingest import Outcome, branch_finder, ingest_ticket
 from webapp.tickets.validate import parse_ticket
 
-TICKET_COLUMNS = ("branch", "ticket_number", "order_number", "sold_at", "total", "currency")
+TICKET_COLUMNS = (
+    "branch",
+    "ticket_number",
+    "order_number",
+    "sold_at",
+    "total",
+    "currency",
+    "forma_pago",
+)
 LINE_COLUMNS = (
     "description",
     "clave_prod_serv",
@@ -33,7 +41,7 @@ LINE_COLUMNS = (
     "tax_rate",
 )
 COLUMNS = TICKET_COLUMNS + LINE_COLUMNS
-OPTIONAL = frozenset({"currency", "tax_factor", "tax_rate"})
+OPTIONAL = frozenset({"currency", "forma_pago", "tax_factor", "tax_rate"})
 MAX_ROWS = 20_000
 
 # Each column: what it holds, for the page that documents the layout (msgids, es-MX).
@@ -47,6 +55,12 @@ COLUMN_DOCS = {
         "partidas (importe = cantidad × precio redondeado a centavos, más su IVA redondeado)."
     ),
     "currency": N_("Moneda: MXN (opcional)."),
+    "forma_pago": N_(
+        "Forma de pago del SAT (c_FormaPago), opcional: 01 efectivo, 04 tarjeta de crédito, "
+        "28 tarjeta de débito… Si se pagó de varias formas, la del mayor importe; 99 no se "
+        "acepta. La factura global toma la forma de pago del mayor importe entre sus tickets "
+        "y cuenta como 01 los que no la tienen."
+    ),
     "description": N_("Descripción del producto o servicio."),
     "clave_prod_serv": N_("Clave del SAT de 8 dígitos (c_ClaveProdServ), p. ej. 50202306."),
     "clave_unidad": N_("Clave de unidad del SAT (c_ClaveUnidad), p. ej. H87 o KGM."),
@@ -65,6 +79,7 @@ SAMPLE_ROWS = (
         "2026-05-01T13:45:00-06:00",
         "108.01",
         "MXN",
+        "04",
         "REFRESCO DE COLA 600 ML",
         "50202306",
         "H87",
@@ -81,6 +96,7 @@ SAMPLE_ROWS = (
         "2026-05-01T13:45:00-06:00",
         "108.01",
         "MXN",
+        "04",
         "LECHE ENTERA 1 L",
         "50131702",
         "LTR",
@@ -97,6 +113,7 @@ SAMPLE_ROWS = (
         "2026-05-01T13:45:00-06:00",
         "108.01",
         "MXN",
+        "04",
         "PERIODICO DEL DIA",
         "55101504",
         "H87",

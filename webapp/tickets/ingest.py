@@ -73,6 +73,7 @@ def stored_fingerprint(ticket: Ticket) -> tuple:
         ticket.sold_at.replace(microsecond=0),
         ticket.total,
         ticket.currency,
+        ticket.forma_pago,
         tuple(line_fingerprint(line) for line in ticket.lines),
     )
 
@@ -97,6 +98,7 @@ def ingest_ticket(session: Session, data: TicketData, *, prefix: str = "") -> Re
         sold_at=data.sold_at.replace(microsecond=0),
         total=data.total,
         currency=data.currency,
+        forma_pago=data.forma_pago,
         lines=[
             TicketLine(
                 position=position,
@@ -139,6 +141,7 @@ def ticket_json(ticket: Ticket) -> dict:
         "sold_at": ticket.sold_at.isoformat(),
         "total": f"{ticket.total:.2f}",
         "currency": ticket.currency,
+        "forma_pago": ticket.forma_pago,
         "status": str(ticket.status.value),
         "created_at": ticket.created_at.isoformat(),
         "lines": [

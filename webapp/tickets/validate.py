@@ -4,7 +4,8 @@ a `TicketData` ready to store, or per-field errors with machine-readable paths
 
 The rules are those of the invoice the ticket will become: numbers the customer can type
 (digits only, like the invoicing form), SAT catalog claves, IVA at 16 %, 8 % or 0 % or exempt,
-and a total equal to what the lines compute with the CFDI builder's rounding
+an optional forma de pago of c_FormaPago (not 99, por definir: the ticket is paid), and a
+total equal to what the lines compute with the CFDI builder's rounding
 (`webapp.cfdi.amounts.ticket_total`): a ticket whose total cannot be invoiced is refused.
 """
 
@@ -23,6 +24,7 @@ from webapp.cfdi.amounts import ticket_total
 from webapp.cfdi.draft import EXENTO, OBJETO_NO_OBJETO, OBJETO_SI_OBJETO, TASA, Line
 from webapp.i18n_marker import N_, spanish
 from webapp.models import Branch
+from webapp.tickets.payment import TICKET_FORMAS_PAGO
 
 MAX_LINES = 200
 MAX_NUMBER = 40  # Ticket.ticket_number, Ticket.order_number
@@ -34,7 +36,16 @@ RATES = (Decimal("0.160000"), Decimal("0.080000"), Decimal("0.000000"))
 CURRENCIES = ("MXN",)
 
 TICKET_FIELDS = frozenset(
-    {"branch", "ticket_number", "order_number", "sold_at", "total", "currency", "lines"}
+    {
+        "branch",
+        "ticket_number",
+        "order_number",
+        "sold_at",
+        "total",
+        "currency",
+        "forma_pago",
+        "lines",
+    }
 )
 LINE_FIELDS = frozenset(
     {
@@ -75,6 +86,10 @@ TOTAL_MISMATCH = N_("El total no coincide con el de las partidas: %(expected)s."
 TOTAL_ZERO = N_("El total debe ser mayor que cero.")
 TOTAL_TOO_BIG = N_("El total excede el máximo permitido.")
 BAD_CURRENCY = N_("Sólo se aceptan tickets en pesos mexicanos (MXN).")
+BAD_FORMA_PAGO = N_(
+    "Clave de forma de pago del SAT (c_FormaPago), p. ej. 01 (efectivo), 04 (tarjeta de "
+    "crédito) o 28 (tarjeta de débito); 99 (por definir) no se acepta en un ticket pagado."
+)
 NO_LINES = N_("El ticket necesita al menos una partida.")
 TOO_MANY_LINES = N_("Un ticket admite hasta %(n)s partidas.")
 NOT_LIST = N_("Debe ser una lista de partidas.")
@@ -121,6 +136,7 @@ class TicketData:
     total: Decimal
     currency: str
     lines: tuple[Line, ...]
+    forma_pago: str | None = None  # SAT c_FormaPago, when the point of sale says
 
     def fingerprint(self) -> tuple:
         """What makes two pushes of one ticket "the same content"."""
@@ -129,6 +145,7 @@ class TicketData:
             self.sold_at.astimezone(UTC).replace(microsecond=0),
             self.total,
             self.currency,
+            self.forma_pago,
             tuple(line_fingerprint(line) for line in self.lines),
         )
 
@@ -274,6 +291,10 @@ def parse_ticket(
     if currency not in CURRENCIES:
         check.error("currency", BAD_CURRENCY)
 
+    forma_pago = check.text(payload, "forma_pago", required=False)
+    if forma_pago is not None and forma_pago not in TICKET_FORMAS_PAGO:
+        check.error("forma_pago", BAD_FORMA_PAGO)
+
     total = None
     raw = check.text(payload, "total")
     if raw is not None:
@@ -302,6 +323,7 @@ def parse_ticket(
             total=total.quantize(Decimal("0.01")),
             currency=currency,
             lines=tuple(lines),
+            forma_pago=forma_pago,
         )
     )
 
