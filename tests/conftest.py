@@ -3,16 +3,24 @@ TEST_DATABASE_URL is set (make test runs the suite both ways)."""
 
 from __future__ import annotations
 
+import copy
 import os
+import sqlite3
 import threading
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, select, text
+from argon2 import PasswordHasher
+from sqlalchemy import Integer, Table, inspect, make_url, select, text
 from werkzeug.serving import make_server
 
 from webapp import create_app, crypto
+from webapp.accounts import passwords
 from webapp.db import make_engine
-from webapp.demo.data import load_demo
+from webapp.demo.data import MEXICO_CITY, load_demo
 from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
 from webapp.extensions import db
 from webapp.migrate import upgrade
@@ -24,6 +32,20 @@ POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 def pytest_report_header(config):
     backend = "PostgreSQL (TEST_DATABASE_URL)" if POSTGRES_URL else "SQLite"
     return f"autofactura database backend: {backend}"
+
+
+# Argon2id with small parameters (the production ones take a tenth of a second or more per
+# hash, on purpose): the same algorithm and checks, thousands of hashes in seconds.
+CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+CHEAP_DUMMY_HASH = CHEAP_ARGON2.hash("autofactura: no such account")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(request, monkeypatch):
+    """Every test hashes passwords with CHEAP_ARGON2, but those marked `argon2_production`."""
+    if request.node.get_closest_marker("argon2_production") is None:
+        monkeypatch.setattr(passwords, "_hasher", CHEAP_ARGON2)
+        monkeypatch.setattr(passwords, "_DUMMY_HASH", CHEAP_DUMMY_HASH)
 
 
 def _worker_database(url: str, worker: str) -> str:
@@ -103,28 +125,138 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def _demo_templates(tmp_path_factory) -> _DemoTemplates:
+    return _DemoTemplates(tmp_path_factory.mktemp("demo-templates"))
+
+
 @pytest.fixture
-def demo(app):
+def demo(app, _demo_templates):
     """The demo merchant loaded; the newest open tickets of CENTRO and its oldest one."""
     with app.app_context():
+        return _demo_templates.load(app)
+
+
+def _pick_demo_tickets(session) -> dict:
+    tickets = session.scalars(
+        select(Ticket).where(Ticket.status == TicketStatus.OPEN).order_by(Ticket.sold_at.desc())
+    ).all()
+    fresh = [t for t in tickets if t.branch.code == "CENTRO"][:3]
+    old = [t for t in tickets if t.branch.code == "CENTRO"][-1]
+
+    def pick(t):
+        return {
+            "id": t.id,
+            "order": t.order_number,
+            "number": t.ticket_number,
+            "total": t.total,
+            "branch_id": t.branch_id,
+            "sold_at": t.sold_at,
+        }
+
+    return {"fresh": [pick(t) for t in fresh], "old": pick(old)}
+
+
+@dataclass(frozen=True)
+class _Template:
+    name: str  # a schema (PostgreSQL) or a database file (SQLite) holding copies of the rows
+    tables: tuple[str, ...]  # the tables load_demo filled, parents first
+    picked: dict  # what the `demo` fixture answers
+
+
+class _DemoTemplates:
+    """The demo merchant of a worker, loaded once and copied back into the tables per test.
+
+    `load_demo` makes a CSD and 2,000 tickets (seconds); copying its rows back takes a few
+    milliseconds. A test gets the copy only when it finds every table empty, as load_demo
+    would have (otherwise load_demo runs), so it sees the rows load_demo would have made. A
+    template holds for one database, one key sealing the CSD (DATA_KEY or SECRET_KEY) and one
+    day in Mexico City (ticket dates are relative to the load: "today", "this month").
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.templates: dict[tuple, _Template] = {}
+
+    def load(self, app) -> dict:
+        engine = db.engine
+        key = (
+            engine.url.render_as_string(hide_password=False),
+            app.config.get("DATA_KEY"),
+            app.config.get("SECRET_KEY"),
+            datetime.now(MEXICO_CITY).date(),
+        )
+        with engine.connect() as conn:
+            tables = _tables_of(conn)
+            empty = _all_empty(conn, tables)
+        template = self.templates.get(key)
+        if template and empty:
+            _restore(engine, template, tables)
+            return copy.deepcopy(template.picked)
         load_demo(db.session, crypto.cipher_from_config(app.config))
-        tickets = db.session.scalars(
-            select(Ticket).where(Ticket.status == TicketStatus.OPEN).order_by(Ticket.sold_at.desc())
-        ).all()
-        fresh = [t for t in tickets if t.branch.code == "CENTRO"][:3]
-        old = [t for t in tickets if t.branch.code == "CENTRO"][-1]
+        picked = _pick_demo_tickets(db.session)
+        if template is None and empty:
+            self.templates[key] = self._save(engine, tables, picked)
+        return picked
 
-        def pick(t):
-            return {
-                "id": t.id,
-                "order": t.order_number,
-                "number": t.ticket_number,
-                "total": t.total,
-                "branch_id": t.branch_id,
-                "sold_at": t.sold_at,
-            }
+    def _save(self, engine, tables: list[Table], picked: dict) -> _Template:
+        with engine.connect() as conn:
+            filled = tuple(t.name for t in tables if not _all_empty(conn, [t]))
+        name = f"demo_template_{len(self.templates)}"
+        if engine.dialect.name == "sqlite":
+            name = str(self.directory / f"{name}.db")
+            source, target = sqlite3.connect(engine.url.database), sqlite3.connect(name)
+            with closing(source), closing(target):
+                source.backup(target)
+        else:
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+                conn.execute(text(f'CREATE SCHEMA "{name}"'))
+                for table in filled:
+                    rows = f'CREATE TABLE "{name}"."{table}" AS SELECT * FROM "{table}"'  # noqa: S608
+                    conn.execute(text(rows))
+        return _Template(name, filled, copy.deepcopy(picked))
 
-        return {"fresh": [pick(t) for t in fresh], "old": pick(old)}
+
+def _tables_of(conn) -> list[Table]:
+    """The models' tables in this database, parents first."""
+    present = set(inspect(conn).get_table_names())
+    return [t for t in metadata.sorted_tables if t.name in present]
+
+
+def _all_empty(conn, tables: list[Table]) -> bool:
+    if not tables:
+        return True
+    rows = " UNION ALL ".join(
+        f'SELECT 1 FROM (SELECT 1 FROM "{t.name}" LIMIT 1) AS x'  # noqa: S608 (our tables)
+        for t in tables
+    )
+    count = f"SELECT count(*) FROM ({rows}) AS y"  # noqa: S608
+    return conn.execute(text(count)).scalar() == 0
+
+
+def _restore(engine, template: _Template, tables: list[Table]) -> None:
+    """Copy the template's rows into the (empty) tables of the test database."""
+    if engine.dialect.name == "sqlite":
+        with closing(sqlite3.connect(engine.url.database, isolation_level=None, timeout=30)) as c:
+            c.execute("ATTACH DATABASE ? AS demo_template", (template.name,))
+            c.execute("BEGIN IMMEDIATE")
+            for table in template.tables:
+                rows = f'INSERT INTO main."{table}" SELECT * FROM demo_template."{table}"'  # noqa: S608
+                c.execute(rows)
+            c.execute("COMMIT")
+            c.execute("DETACH DATABASE demo_template")
+        return
+    by_name = {t.name: t for t in tables}
+    with engine.begin() as conn:
+        for table in template.tables:
+            copy_rows = f'INSERT INTO "{table}" SELECT * FROM "{template.name}"."{table}"'  # noqa: S608
+            conn.execute(text(copy_rows))
+            key = list(by_name[table].primary_key.columns)
+            if len(key) == 1 and isinstance(key[0].type, Integer):  # next ids follow the copies
+                sequence, column = "pg_get_serial_sequence(:t, :c)", key[0].name
+                last = f'SELECT setval({sequence}, max("{column}")) FROM "{table}"'  # noqa: S608
+                conn.execute(text(last), {"t": f'"{table}"', "c": column})
 
 
 # --- Back office: staff of the demo issuer and of another issuer --------------------------
