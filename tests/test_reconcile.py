@@ -7,7 +7,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from tests.test_invoicing import start, ticket_data
-from webapp.cfdi.pac import PacError
+from webapp.cfdi.pac import Pac, PacError
 from webapp.extensions import db
 from webapp.invoicing import services
 from webapp.models import Invoice, InvoiceStatus, Ticket, TicketStatus
@@ -15,7 +15,7 @@ from webapp.models import Invoice, InvoiceStatus, Ticket, TicketStatus
 TFD = "{http://www.sat.gob.mx/TimbreFiscalDigital}TimbreFiscalDigital"
 
 
-class LostAnswer:
+class LostAnswer(Pac):
     """The provider stamps (or not), then the connection drops before the answer arrives."""
 
     def __init__(self, real, stamps: bool):
@@ -73,7 +73,7 @@ def test_a_refusal_frees_the_tickets_and_keeps_the_folio(app, client, demo):
     t = demo["fresh"][0]
     key = start(client, t["branch_id"])
 
-    class Refuses:
+    class Refuses(Pac):
         def stamp(self, xml):
             raise PacError("301", "XML mal formado", retryable=False)
 
@@ -104,7 +104,7 @@ def test_reconcile_leaves_it_when_the_provider_does_not_answer(app, client, demo
         app.extensions["pac"] = LostAnswer(real, stamps=False)
     assert client.post("/facturar/demo/ticket", data=ticket_data(t, key)).status_code == 503
 
-    class Down:
+    class Down(Pac):
         def stamp(self, xml):
             raise PacError("timeout", "no answer", retryable=True)
 

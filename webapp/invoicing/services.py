@@ -69,7 +69,7 @@ def pac_for(issuer) -> Pac:
     cache = app.extensions.setdefault("issuer_pacs", {})
     if not provider or (provider == app.config["PAC"] and not issuer.pac_credentials_encrypted):
         shared = pac()
-        key = (issuer.id, app.config["PAC"], None)
+        key = (issuer.id, app.config["PAC"], id(shared))  # a replaced provider is not reused
         if key not in cache:
             acting = shared.with_signer(_signer_loader(issuer.id))
             if acting is shared:  # the sandbox signs nothing with the issuer's CSD
