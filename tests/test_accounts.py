@@ -7,6 +7,7 @@ import time
 
 import itsdangerous
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from webapp.captcha import store as captcha_store
@@ -487,3 +488,18 @@ def test_forgotten_secret_question_by_emailed_link(app, client, preset):
     assert browser.get(link).status_code == 410  # the link died with the change
     recover(app.test_client(), RFC, EMAIL, answer="benito juarez")
     assert "contraseña temporal" in mails(app)[-1][1]
+
+
+@pytest.mark.argon2_production
+def test_passwords_are_hashed_with_argon2id_at_rfc_9106_strength():
+    """Stored hashes carry argon2-cffi's recommended parameters (RFC 9106 low-memory: 64 MiB,
+    three passes, four lanes); a hash made with weaker ones still verifies, and is flagged to
+    be redone at the next sign-in."""
+    from webapp.accounts import passwords
+
+    stored = passwords.hash_password("caballo bateria grapa correcta")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert passwords.verify_password(stored, "caballo bateria grapa correcta") == (True, None)
+    weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash("otra frase larga")
+    ok, rehashed = passwords.verify_password(weak, "otra frase larga")
+    assert ok and rehashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
