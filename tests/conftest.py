@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sqlite3
 import threading
 from contextlib import closing
@@ -19,6 +20,8 @@ from werkzeug.serving import make_server
 
 from webapp import create_app, crypto
 from webapp.accounts import passwords
+from webapp.cfdi.pac import sandbox
+from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.db import make_engine
 from webapp.demo.data import MEXICO_CITY, load_demo
 from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
@@ -80,12 +83,25 @@ def database_url(request, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def sandbox_pac_dir(tmp_path_factory):
-    """One sandbox PAC installation for the whole test session."""
-    return str(tmp_path_factory.mktemp("sandbox-pac"))
+    """One sandbox PAC installation (its certificate made once) for the whole test session."""
+    directory = tmp_path_factory.mktemp("sandbox-pac")
+    SandboxPac(directory).signer()
+    return str(directory)
 
 
 @pytest.fixture
-def make_app(database_url, tmp_path, sandbox_pac_dir):
+def test_sandbox_pac_dir(sandbox_pac_dir, tmp_path) -> str:
+    """The session's sandbox certificate in a directory of this test's own: what one test
+    stamped is unknown to the next (the demo data, copied, may make the very same XML)."""
+    directory = tmp_path / "sandbox-pac"
+    directory.mkdir()
+    for name in (sandbox.CERT_FILE, sandbox.KEY_FILE):
+        shutil.copy2(Path(sandbox_pac_dir) / name, directory / name)
+    return str(directory)
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path, test_sandbox_pac_dir):
     """Build apps on the test database; rows are wiped after the test."""
     apps = []
 
@@ -97,7 +113,7 @@ def make_app(database_url, tmp_path, sandbox_pac_dir):
             "MAIL_URL": f"file://{tmp_path / 'mail'}",
             "BASE_URL": "http://localhost",
             "WTF_CSRF_ENABLED": False,
-            "PAC_SANDBOX_DIR": sandbox_pac_dir,
+            "PAC_SANDBOX_DIR": test_sandbox_pac_dir,
             "RATELIMIT_ENABLED": False,  # tests/test_ratelimit.py turns it on
         }
         config.update(overrides)
