@@ -22,7 +22,7 @@ from webapp.cfdi.pac import PacError
 from webapp.extensions import db
 from webapp.fiscal import catalogs
 from webapp.htmx import is_htmx, render
-from webapp.invoicing import services
+from webapp.invoicing import messages, services
 from webapp.invoicing.forms import TicketForm, check_receptor_data, fill_receptor_choices, show
 from webapp.issuing import cancel, issue, replace
 from webapp.mail import validate_address
@@ -94,13 +94,13 @@ def _check(form: ReplaceForm, original: Invoice):
     """The Changes, or None with the messages on the fields."""
     receptor, errors = check_receptor_data(form, original.receptor_rfc)
     if form.forma_pago.data not in dict(form.forma_pago.choices):
-        errors["forma_pago"] = _("Elija una forma de pago de la lista.")
+        errors["forma_pago"] = messages.BAD_FORMA_PAGO
     email = None
     if form.email.data:
         try:
             email = validate_address(form.email.data)
         except ValueError:
-            errors["email"] = _("Escriba un correo electrónico válido, como nombre@dominio.mx.")
+            errors["email"] = messages.BAD_EMAIL
     if not form.confirm.data:
         errors["confirm"] = _("Marque la casilla para confirmar la sustitución.")
     show(form, errors)
@@ -149,9 +149,7 @@ def invoice_replace(public_id: str):
             signer=services.signer_for(original.issuer),
             pac=services.pac_for(original.issuer),
             render_pdf=services.pdf_for,
-            on_stamped=lambda inv: (
-                inv.delivery_email and services.queue_invoice_mail(session, inv, inv.delivery_email)
-            ),
+            on_stamped=services.mail_when_stamped(session),
             staff_id=current_staff().id,
         )
     except replace.ReplaceError as refused:

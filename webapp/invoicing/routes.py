@@ -295,9 +295,7 @@ def _stamp_and_show(issuer, invoice):
             signer=services.signer_for(issuer),
             pac=services.pac_for(issuer),
             render_pdf=services.pdf_for,
-            on_stamped=lambda inv: (
-                inv.delivery_email and services.queue_invoice_mail(session, inv, inv.delivery_email)
-            ),
+            on_stamped=services.mail_when_stamped(session),
         )
     except issue.StampingFailed as failure:
         current_app.logger.warning("stamping refused: %s", failure.error)

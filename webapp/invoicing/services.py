@@ -164,6 +164,17 @@ def filename(invoice: Invoice, ext: str) -> str:
     return f"{invoice.issuer.rfc}_{invoice.serie}{invoice.folio}_{invoice.uuid}.{ext}"
 
 
+def mail_when_stamped(session) -> Callable[[Invoice], None]:
+    """`on_stamped` for `issue.stamp`: queue the invoice's email to its delivery address, in
+    the commit that records the stamp."""
+
+    def queue(invoice: Invoice) -> None:
+        if invoice.delivery_email:
+            queue_invoice_mail(session, invoice, invoice.delivery_email)
+
+    return queue
+
+
 def queue_invoice_mail(session, invoice: Invoice, to: list[str] | str) -> None:
     """Queue the invoice's email with its XML and PDF, archived or not (committed by the
     caller)."""

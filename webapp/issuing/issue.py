@@ -178,19 +178,43 @@ def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
 
 
 def _fill(invoice: Invoice, request: Request, branch: Branch, tickets, now: datetime) -> None:
-    lines = [line for t in tickets for line in ticket_lines(t)]
-    amounts = totals(lines)
-    r = request.receptor
-    invoice.branch_id = branch.id
-    invoice.idempotency_key = request.idempotency_key
+    fill(
+        invoice,
+        branch_id=branch.id,
+        tickets=tickets,
+        receptor=request.receptor,
+        forma_pago=request.forma_pago,
+        email=request.email,
+        key=request.idempotency_key,
+        now=now,
+    )
+
+
+def fill(
+    invoice: Invoice,
+    *,
+    branch_id: int,
+    tickets,
+    receptor: Receptor,
+    forma_pago: str,
+    email: str | None,
+    key: str,
+    now: datetime,
+) -> None:
+    """What an individual invoice says (paid in one exhibition, MXN): its receptor, forma de
+    pago, delivery address and the totals of `tickets`."""
+    amounts = totals([line for t in tickets for line in ticket_lines(t)])
+    invoice.branch_id = branch_id
+    invoice.idempotency_key = key
     invoice.fecha = now.replace(microsecond=0)
-    invoice.receptor_rfc, invoice.receptor_nombre = r.rfc, r.nombre
-    invoice.receptor_cp, invoice.receptor_regimen, invoice.uso_cfdi = r.cp, r.regimen, r.uso_cfdi
-    invoice.forma_pago, invoice.metodo_pago = request.forma_pago, "PUE"
+    invoice.receptor_rfc, invoice.receptor_nombre = receptor.rfc, receptor.nombre
+    invoice.receptor_cp, invoice.receptor_regimen = receptor.cp, receptor.regimen
+    invoice.uso_cfdi = receptor.uso_cfdi
+    invoice.forma_pago, invoice.metodo_pago = forma_pago, "PUE"
     invoice.currency = "MXN"
     invoice.subtotal, invoice.total = amounts.subtotal, amounts.total
     invoice.taxes = amounts.tax_total or Decimal("0.00")
-    invoice.delivery_email = request.email
+    invoice.delivery_email = email
 
 
 def ticket_lines(ticket: Ticket) -> list[Line]:

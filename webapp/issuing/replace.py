@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.cfdi.amounts import totals
 from webapp.db import lock_for_write
 from webapp.fiscal.receptor import Receptor
 from webapp.issuing import cancel, issue
@@ -177,17 +175,15 @@ def _fill(
     now: datetime,
     key: str,
 ) -> None:
-    r = changes.receptor
-    amounts = totals([line for t in tickets for line in issue.ticket_lines(t)])
-    new.branch_id = original.branch_id
-    new.idempotency_key = key
+    issue.fill(
+        new,
+        branch_id=original.branch_id,
+        tickets=tickets,
+        receptor=changes.receptor,
+        forma_pago=changes.forma_pago,
+        email=changes.email,
+        key=key,
+        now=now,
+    )
     new.replaces_id = original.id
     new.account_id = original.account_id
-    new.fecha = now.replace(microsecond=0)
-    new.receptor_rfc, new.receptor_nombre = r.rfc, r.nombre
-    new.receptor_cp, new.receptor_regimen, new.uso_cfdi = r.cp, r.regimen, r.uso_cfdi
-    new.forma_pago, new.metodo_pago = changes.forma_pago, original.metodo_pago
-    new.currency = original.currency
-    new.subtotal, new.total = amounts.subtotal, amounts.total
-    new.taxes = amounts.tax_total or Decimal("0.00")
-    new.delivery_email = changes.email

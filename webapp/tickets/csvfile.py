@@ -19,27 +19,9 @@ from sqlalchemy.orm import Session
 from webapp.i18n_marker import N_, spanish
 from webapp.models import Branch
 from webapp.tickets.ingest import Outcome, branch_finder, ingest_ticket
-from webapp.tickets.validate import parse_ticket
+from webapp.tickets.validate import LINE_KEYS, TICKET_KEYS, parse_ticket
 
-TICKET_COLUMNS = (
-    "branch",
-    "ticket_number",
-    "order_number",
-    "sold_at",
-    "total",
-    "currency",
-    "forma_pago",
-)
-LINE_COLUMNS = (
-    "description",
-    "clave_prod_serv",
-    "clave_unidad",
-    "quantity",
-    "unit_price",
-    "objeto_imp",
-    "tax_factor",
-    "tax_rate",
-)
+TICKET_COLUMNS, LINE_COLUMNS = TICKET_KEYS, LINE_KEYS
 COLUMNS = TICKET_COLUMNS + LINE_COLUMNS
 OPTIONAL = frozenset({"currency", "forma_pago", "tax_factor", "tax_rate"})
 MAX_ROWS = 20_000

@@ -35,30 +35,28 @@ FUTURE_SKEW = timedelta(minutes=15)  # a point of sale's clock may run a little 
 RATES = (Decimal("0.160000"), Decimal("0.080000"), Decimal("0.000000"))
 CURRENCIES = ("MXN",)
 
-TICKET_FIELDS = frozenset(
-    {
-        "branch",
-        "ticket_number",
-        "order_number",
-        "sold_at",
-        "total",
-        "currency",
-        "forma_pago",
-        "lines",
-    }
+# A ticket's fields and a line's, in the order of the CSV layout (webapp.tickets.csvfile).
+TICKET_KEYS = (
+    "branch",
+    "ticket_number",
+    "order_number",
+    "sold_at",
+    "total",
+    "currency",
+    "forma_pago",
 )
-LINE_FIELDS = frozenset(
-    {
-        "description",
-        "clave_prod_serv",
-        "clave_unidad",
-        "quantity",
-        "unit_price",
-        "objeto_imp",
-        "tax_factor",
-        "tax_rate",
-    }
+LINE_KEYS = (
+    "description",
+    "clave_prod_serv",
+    "clave_unidad",
+    "quantity",
+    "unit_price",
+    "objeto_imp",
+    "tax_factor",
+    "tax_rate",
 )
+TICKET_FIELDS = frozenset((*TICKET_KEYS, "lines"))
+LINE_FIELDS = frozenset(LINE_KEYS)
 
 _DIGITS = re.compile(r"[0-9]{1,40}")
 _TOTAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
