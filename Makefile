@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-FLASK  := $(BIN)/flask --app webapp
+FLASK  := $(BIN)/flask --app webapp.app
 PORT   ?= 5000
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 

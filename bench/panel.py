@@ -55,7 +55,8 @@ from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from with_postgres import free_port, pg_bindir  # noqa: E402
 
-from webapp import create_app, crypto  # noqa: E402
+from webapp import crypto  # noqa: E402
+from webapp.app import create_app  # noqa: E402
 from webapp.demo.cli import analyze  # noqa: E402
 from webapp.demo.data import load_demo  # noqa: E402
 from webapp.demo.invoices import (  # noqa: E402

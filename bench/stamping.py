@@ -47,7 +47,8 @@ from flask import Flask  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
-from webapp import create_app, crypto  # noqa: E402
+from webapp import crypto  # noqa: E402
+from webapp.app import create_app  # noqa: E402
 from webapp.demo.data import load_demo  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.issuing.lookup import check_ticket  # noqa: E402

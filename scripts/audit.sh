@@ -28,7 +28,7 @@ PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1"
 BASE="http://127.0.0.1:$PORT"
 export PORT BASE_URL="$BASE" DATABASE_URL="sqlite:///$tmp/audit.db" MAIL_URL="file://$tmp/mail" \
   PAC_SANDBOX_DIR="$tmp/pac" SECRET_KEY="audit-$RANDOM$RANDOM"
-FLASK=("$BIN/flask" --app webapp)
+FLASK=("$BIN/flask" --app webapp.app)
 "${FLASK[@]}" db upgrade > /dev/null
 "${FLASK[@]}" demo load > /dev/null
 "${FLASK[@]}" demo invoices --count 40 > /dev/null 2>&1  # the demo customer and a full panel
@@ -46,7 +46,7 @@ import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 
-from webapp import create_app
+from webapp.app import create_app
 from webapp.captcha import store
 from webapp.demo.invoices import CUSTOMER_EMAIL, CUSTOMER_PASSWORD, CUSTOMER_RFC
 

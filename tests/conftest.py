@@ -18,8 +18,9 @@ from argon2 import PasswordHasher
 from sqlalchemy import Integer, Table, inspect, make_url, select, text
 from werkzeug.serving import make_server
 
-from webapp import create_app, crypto
+from webapp import crypto
 from webapp.accounts import passwords
+from webapp.app import create_app
 from webapp.cfdi.pac import sandbox
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.db import make_engine

@@ -29,7 +29,8 @@ from hypothesis.errors import InvalidArgument
 from lxml import etree
 from sqlalchemy import func, inspect, select
 
-from webapp import create_app, crypto
+from webapp import crypto
+from webapp.app import create_app
 from webapp.db import make_engine
 from webapp.demo.data import load_demo
 from webapp.extensions import db

@@ -383,7 +383,7 @@ def test_retry_delay_doubles_up_to_six_hours(make_app):
 def _start_worker(database_url: str, mail_url: str, log: Path) -> subprocess.Popen:
     env = dict(
         os.environ,
-        FLASK_APP="webapp",
+        FLASK_APP="webapp.app",
         DATABASE_URL=database_url,
         SECRET_KEY="test-secret-key",
         MAIL_URL=mail_url,

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
-from webapp import create_app
+from webapp.app import create_app
 from webapp.db import make_engine
 from webapp.extensions import db
 from webapp.migrate import alembic_config, upgrade
