@@ -29,6 +29,7 @@ run: $(VENV)/.installed $(CATALOGS)
 test: $(VENV)/.installed-dev $(CATALOGS) $(AUDIT_TOOLS)
 	./scripts/ensure_system_packages.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	@echo "== Test suite on SQLite =="
 	$(BIN)/python -m pytest -n auto
 	@echo "== Test suite on PostgreSQL =="
@@ -46,6 +47,7 @@ $(AUDIT_TOOLS): audit/package.json audit/package-lock.json
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check webapp tests scripts bench migrations/env.py
 
 $(BIN)/python:
@@ -72,4 +74,4 @@ extract-messages: $(VENV)/.installed
 	    --ignore-obsolete --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache audit/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache audit/node_modules

@@ -1,5 +1,7 @@
 """Fixtures: `app`, `client`, `make_app`; the database is SQLite, or PostgreSQL when
-TEST_DATABASE_URL is set (make test runs the suite both ways)."""
+TEST_DATABASE_URL is set (make test runs the suite both ways). Also the demo merchant, its
+staff, customers and their invoices, loopback servers (SMTP, a PAC), and a real Chromium.
+The plain helpers the tests share are in tests/flows.py."""
 
 from __future__ import annotations
 
@@ -8,27 +10,45 @@ import os
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from argon2 import PasswordHasher
 from sqlalchemy import Integer, Table, inspect, make_url, select, text
 from werkzeug.serving import make_server
 
+from tests.flows import (
+    OTHER_RFC,
+    PASSWORD,
+    PATIENCE,
+    RECEPTOR,
+    RFC,
+    Doc,
+    Mailbox,
+    Replay,
+    free_port,
+    sign_in,
+    stamp,
+    verified_account,
+)
 from webapp import crypto
 from webapp.accounts import passwords
 from webapp.app import create_app
+from webapp.cfdi import build, samples, sign
 from webapp.cfdi.pac import sandbox
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.db import make_engine
 from webapp.demo.data import MEXICO_CITY, load_demo
+from webapp.demo.invoices import load_invoices
 from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
 from webapp.extensions import db
 from webapp.migrate import upgrade
-from webapp.models import Branch, Issuer, StaffRole, Ticket, TicketStatus, metadata
+from webapp.models import Account, Branch, Issuer, StaffRole, Ticket, TicketStatus, metadata
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -331,6 +351,91 @@ def admin_login():
     return sign_in
 
 
+# --- Customers of the portal: accounts and the invoices they stamped ------------------------
+
+
+@pytest.fixture
+def people(app, demo):
+    """Ingrid (RFC, email ingrid@…) and Pedro (another RFC), both verified, both with the
+    password PASSWORD; their account ids."""
+    with app.app_context():
+        return {
+            "ingrid": verified_account(RFC, RECEPTOR["email"]),
+            "pedro": verified_account(OTHER_RFC, "pedro@example.com"),
+        }
+
+
+@pytest.fixture
+def stamped(app, client, demo, people):
+    """Ingrid, signed in on `client`, invoiced the three fresh tickets; their public ids."""
+    assert sign_in(client, RFC, PASSWORD).status_code == 303
+    return [stamp(client, t) for t in demo["fresh"]]
+
+
+@pytest.fixture
+def history(app, people):
+    """80 history invoices for Ingrid over three years (no files), plus nothing for Pedro."""
+    with app.app_context():
+        account = db.session.get(Account, people["ingrid"])
+        load_invoices(db.session, account, 80, datetime.now(UTC), seed=7)
+    return people
+
+
+# --- Servers on loopback: SMTP, and a PAC's web service replaying scripted answers ----------
+
+# aiosmtpd gives a controller 5 s to start its thread and answer; a loaded machine needs more.
+# The variable wins over the `ready_timeout` argument, so every SMTP server of the suite gets it.
+os.environ.setdefault("AIOSMTPD_CONTROLLER_TIMEOUT", str(PATIENCE))
+
+
+@pytest.fixture
+def smtp_server():
+    """Start SMTP servers on loopback: smtp_server(delay=..., port=..., **SMTP options)."""
+    controllers: list[Controller] = []
+
+    def start(delay: float = 0.0, port: int | None = None, **smtp_options) -> Mailbox:
+        mailbox = Mailbox(delay)
+        controller = Controller(
+            mailbox, hostname="127.0.0.1", port=port or free_port(), **smtp_options
+        )
+        controller.start()
+        controllers.append(controller)
+        mailbox.url = f"smtp://127.0.0.1:{controller.port}"
+        return mailbox
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def server() -> Iterator[Replay]:
+    """A loopback HTTP server answering as its `answer` says (tests/flows.py: Replay)."""
+    replay = Replay()
+    thread = threading.Thread(target=replay.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield replay
+    replay.release.set()
+    replay.shutdown()
+    replay.server_close()
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory) -> tuple[Doc, Doc]:
+    """Two signed CFDIs and their stamps (by the sandbox authority, as real TFDs)."""
+    stamper = SandboxPac(tmp_path_factory.mktemp("stamper"))
+    made = []
+    for folio in (41, 42):
+        xml = sign(build(samples.draft(3, folio=folio)), samples.signer())
+        made.append(Doc(xml, stamper.stamp(xml)))
+    return made[0], made[1]
+
+
+@pytest.fixture
+def doc(docs) -> Doc:
+    return docs[0]
+
+
 # --- Real browser: Debian's Chromium driven by Playwright --------------------------------
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -356,16 +461,42 @@ def live_server(app):
     thread.join()
 
 
+# Playwright waits on a condition (an element, a URL, a text) up to a timeout: 5 s for
+# expect(), 30 s for actions and navigations. On a loaded machine Chromium and the live server
+# share two cores with a dozen other processes, so every wait gets a generous bound; a passing
+# test waits no longer for it, as each wait ends when its condition holds.
+EXPECT_TIMEOUT_MS = 30_000
+ACTION_TIMEOUT_MS = 60_000
+
+
+class _PatientBrowser:
+    """The session's Chromium, whose every new context waits ACTION_TIMEOUT_MS for actions and
+    navigations (tests open contexts of their own: without JavaScript, without CSP…)."""
+
+    def __init__(self, chromium):
+        self._chromium = chromium
+
+    def __getattr__(self, name):
+        return getattr(self._chromium, name)
+
+    def new_context(self, **options):
+        context = self._chromium.new_context(**options)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        context.set_default_navigation_timeout(ACTION_TIMEOUT_MS)
+        return context
+
+
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=ACTION_TIMEOUT_MS
         )
         _browser_results["version"] = chromium.version
-        yield chromium
+        yield _PatientBrowser(chromium)
         chromium.close()
 
 

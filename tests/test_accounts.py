@@ -10,13 +10,20 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from webapp.captcha import store as captcha_store
+from tests.flows import (
+    EMAIL,
+    GOOD_PASSWORD,
+    QUESTION,
+    RFC,
+    complete,
+    link_in,
+    mails,
+    register,
+    sign_in,
+    solved_captcha,
+)
 from webapp.extensions import db
-from webapp.models import Account, MailMessage
-
-RFC = "XOJI740919U48"
-EMAIL = "ingrid@example.com"
-GOOD_PASSWORD = {"modern": "caballo bateria grapa correcta", "seed": "Caballo.Bateria7"}
+from webapp.models import Account
 
 
 @pytest.fixture(params=["modern", "seed"])
@@ -27,42 +34,6 @@ def preset(request):
 @pytest.fixture
 def app(make_app, preset):
     return make_app(SECURITY_PRESET=preset)
-
-
-def mails(app):
-    with app.app_context():
-        return [
-            (m.to_addrs, m.subject, m.body_text)
-            for m in db.session.scalars(select(MailMessage).order_by(MailMessage.id))
-        ]
-
-
-def link_in(body: str) -> str:
-    return re.search(r"http://localhost(/cuenta/verificar/\S+)", body).group(1)
-
-
-def register(client, rfc=RFC, email=EMAIL, confirm=None):
-    return client.post(
-        "/cuenta/registro", data={"rfc": rfc, "email": email, "email_confirm": confirm or email}
-    )
-
-
-QUESTION = {"q-question": "mascota", "q-answer": "Firulais"}  # seed preset only
-
-
-def complete(app, client, preset, email=EMAIL):
-    register(client, email=email)
-    link = link_in(mails(app)[-1][2])
-    r = client.post(
-        link,
-        data={
-            "password": GOOD_PASSWORD[preset],
-            "password_confirm": GOOD_PASSWORD[preset],
-            **(QUESTION if preset == "seed" else {}),
-        },
-    )
-    assert r.status_code == 303 and r.headers["Location"].endswith("/cuenta/")
-    return link
 
 
 def test_register_verify_choose_password_signed_in(app, client, preset):
@@ -164,27 +135,6 @@ def test_altered_expired_and_wrong_purpose_links_are_refused(app, client, preset
     assert client.get(f"/cuenta/verificar/{wrong}").status_code == 410
     assert client.get(f"/cuenta/verificar/{old}").status_code == 410
     assert client.get(link).status_code == 200  # the real one still works
-
-
-def solved_captcha(app, html: str) -> dict:
-    """The captcha fields of a page, answered as a person reading the image would."""
-    found = re.search(r'name="captcha_token" type="hidden" value="([^"]+)"', html) or re.search(
-        r'name="captcha_token" value="([^"]+)"', html
-    )
-    if not found:
-        return {}
-    with app.test_request_context():
-        answer = captcha_store.challenge_for(found.group(1)).answer
-    return {"captcha_token": found.group(1), "captcha": answer}
-
-
-def sign_in(client, identifier, password, app=None):
-    """Sign in as a person would: the captcha, when the page shows one, is answered."""
-    page = client.get("/cuenta/entrar").get_data(as_text=True)
-    extra = solved_captcha(app or client.application, page)
-    return client.post(
-        "/cuenta/entrar", data={"identifier": identifier, "password": password, **extra}
-    )
 
 
 def recover(client, rfc, email, answer="fírulais!"):

@@ -360,6 +360,7 @@ def test_dialogs_in_a_browser(app, staff, live_server, page):
     page.get_by_label("Correo electrónico").fill(staff["admin"])
     page.get_by_label("Contraseña").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Entrar").click()
+    page.wait_for_url("**/admin/")  # signed in (going elsewhere sooner could cut the answer off)
     page.goto(live_server + "/admin/sucursales")
 
     page.get_by_role("link", name="Agregar una sucursal").click()

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from tests.test_panel import stamp
+from tests.flows import stamp
 from webapp.extensions import db
 from webapp.models import Branch, Invoice, InvoiceStatus
 

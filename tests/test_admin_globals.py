@@ -9,8 +9,7 @@ from decimal import Decimal
 from lxml import etree
 from sqlalchemy import func, select
 
-from tests.test_global_invoice import _last_closed_day, _period_tickets
-from tests.test_invoicing import start, ticket_data
+from tests.flows import last_closed_day, period_tickets, start, ticket_data
 from webapp.admin.globals import error_message
 from webapp.cfdi.xsd import validate
 from webapp.extensions import db
@@ -23,8 +22,8 @@ CFDI = "{http://www.sat.gob.mx/cfd/4}"
 
 def _closed_day(app):
     with app.app_context():
-        branch, period, _now = _last_closed_day(app)
-        tickets = _period_tickets(branch, period)
+        branch, period, _now = last_closed_day(app)
+        tickets = period_tickets(branch, period)
         return {
             "branch": branch.id,
             "day": period.start.isoformat(),
@@ -103,7 +102,7 @@ def test_a_period_not_over_is_refused(app, client, staff, admin_login):
     admin_login(client, staff["admin"])
     today = gi.local_today(datetime.now(UTC)).isoformat()
     with app.app_context():
-        branch, _period, _now = _last_closed_day(app)
+        branch, _period, _now = last_closed_day(app)
         branch_id = branch.id
     data = {"branch": branch_id, "periodicity": "04", "day": today}
     html = client.get(URL, query_string=data).get_data(as_text=True)
@@ -120,7 +119,7 @@ def test_a_period_not_over_is_refused_in_the_readers_language(app, client, staff
     client.post("/idioma", data={"lang": "en", "next": URL})
     today = gi.local_today(datetime.now(UTC)).isoformat()
     with app.app_context():
-        branch_id = _last_closed_day(app)[0].id
+        branch_id = last_closed_day(app)[0].id
     data = {"branch": branch_id, "periodicity": "04", "day": today}
     response = client.post(URL, data=data)
     assert response.status_code == 422

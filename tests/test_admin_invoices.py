@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from tests.test_cancellation import LARGE, SMALL, load, make_invoice, sandbox
+from tests.flows import LARGE, SMALL, field, load, make_invoice, sandbox
 from webapp.demo.staff import STAFF_PASSWORD
 from webapp.extensions import db
 from webapp.issuing import retention
@@ -39,11 +39,6 @@ def invoices(app, demo, staff):
 
 def listed(html: str) -> list[str]:
     return re.findall(r'href="/admin/facturas/([^"/.]+)">Ver</a>', html)
-
-
-def field(html: str, name: str) -> str:
-    found = re.search(rf'<div class="field invalid" id="campo-{name}".*?</div>', html, re.S)
-    return found.group(0) if found else ""
 
 
 # --- the list ----------------------------------------------------------------------------------
@@ -357,8 +352,10 @@ def test_list_filter_and_cancel_in_a_browser(page, live_server, app, staff, invo
     motive = page.get_by_label("Motivo de cancelación")
     motive.select_option("01")
     expect(page.get_by_label("UUID de la factura que sustituye a esta")).to_be_visible()
-    # htmx processes the swapped form as it settles (a person never chooses that fast).
-    page.wait_for_function("document.querySelector('#motive')['htmx-internal-data']")
+    # htmx processes the swapped form as it settles (a person never chooses that fast). A
+    # function, not an expression: the CSP forbids the eval() Playwright polls an expression
+    # with, so an expression not yet true at the first look failed the test.
+    page.wait_for_function("() => document.querySelector('#motive')['htmx-internal-data']")
     page.get_by_label("Motivo de cancelación").select_option("02")
     expect(page.get_by_label("UUID de la factura que sustituye a esta")).to_have_count(0)
     page.get_by_label("Confirmo que quiero cancelar").check()

@@ -10,8 +10,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from tests.test_admin_invoices import field
-from tests.test_cancellation import LARGE, SMALL, load, make_invoice
+from tests.flows import LARGE, SMALL, field, load, make_invoice
 from webapp.extensions import db
 from webapp.issuing import replace
 from webapp.models import CancelStatus, Invoice, InvoiceStatus, MailMessage

@@ -297,26 +297,26 @@ def test_pac_credentials_stored_encrypted_and_never_shown(app, client, staff, ad
 def test_pac_for_picks_the_issuers_provider(app, staff):
     from webapp.cfdi.pac.finkok import FinkokPac
     from webapp.cfdi.pac.sw import SwPac
-    from webapp.invoicing import services
+    from webapp.wiring import stamping
 
     with app.test_request_context():
         issuer = db.session.scalar(select(Issuer).where(Issuer.slug == "demo"))
-        default = services.pac_for(issuer)
-        assert default is services.pac()
+        default = stamping().pac_for(issuer)
+        assert default is stamping().providers.deployment()
         issuer.pac_provider = "sw"
         issuer.pac_credentials_encrypted = crypto.encrypt(json.dumps({"token": "t0k"}).encode())
-        sw = services.pac_for(issuer)
-        assert isinstance(sw, SwPac) and sw is services.pac_for(issuer)
+        sw = stamping().pac_for(issuer)
+        assert isinstance(sw, SwPac) and sw is stamping().pac_for(issuer)
         issuer.pac_provider = "finkok"
         issuer.pac_credentials_encrypted = crypto.encrypt(
             json.dumps({"username": "u", "password": "p"}).encode()
         )
-        finkok = services.pac_for(issuer)
+        finkok = stamping().pac_for(issuer)
         assert isinstance(finkok, FinkokPac)
         issuer.pac_credentials_encrypted = crypto.encrypt(
             json.dumps({"username": "u", "password": "other"}).encode()
         )
-        assert services.pac_for(issuer) is not finkok  # new credentials, new client
+        assert stamping().pac_for(issuer) is not finkok  # new credentials, new client
         db.session.rollback()
 
 
@@ -459,15 +459,19 @@ def test_pdf_carries_logo_and_colour(tmp_path):
 def test_pdf_for_uses_the_issuers_branding(app, monkeypatch):
     from types import SimpleNamespace
 
-    from webapp.invoicing import services
+    from webapp.services import stamping
 
     seen = {}
-    monkeypatch.setattr(services, "render_pdf", lambda xml, **kw: seen.update(kw) or b"%PDF")
+    monkeypatch.setattr(stamping, "render_pdf", lambda xml, **kw: seen.update(kw) or b"%PDF")
     issuer = SimpleNamespace(logo=PNG_1PX, logo_type="image/png", brand_color="#1f4e79")
-    invoice = SimpleNamespace(issuer=issuer, branch=SimpleNamespace(name="Centro"))
-    with app.app_context():
-        services.pdf_for(invoice, b"<xml/>")
-        assert seen["logo"] == PNG_1PX and seen["color"] == "#1f4e79"
-        issuer.logo_type = "image/svg+xml"
-        services.pdf_for(invoice, b"<xml/>")
-        assert seen["logo"] is None  # xhtml2pdf draws no SVG
+    invoice = SimpleNamespace(
+        issuer=issuer, branch=SimpleNamespace(name="Centro"), test_stamp=False
+    )
+    stamping.pdf_of(invoice, b"<xml/>")
+    assert seen["logo"] == PNG_1PX and seen["color"] == "#1f4e79"
+    assert seen["sandbox"] is False  # the invoice's own stamp says whether it is a test
+    issuer.logo_type = "image/svg+xml"
+    invoice.test_stamp = True
+    stamping.pdf_of(invoice, b"<xml/>")
+    assert seen["logo"] is None  # xhtml2pdf draws no SVG
+    assert seen["sandbox"] is True

@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.test_api_tickets import make_api_key, ticket
+from tests.flows import api_ticket, make_api_key
 
 CHECKS = [
     not_a_server_error,
@@ -48,17 +48,22 @@ def test_known_requests_conform(app, demo):
     push = schema["/api/v1/tickets"]["POST"]
     get = schema["/api/v1/tickets/{branch}/{ticket_number}"]["GET"]
     good = {"Authorization": f"Bearer {key}", **PLAIN}
-    payload, eight = ticket(), ticket("8")
+    payload, eight = api_ticket(), api_ticket("8")
     cases = [
         (push.Case(body=payload, headers=good), 201),
         (push.Case(body=payload, headers=good), 200),
-        (push.Case(body=ticket(order_number="1"), headers=good), 409),
-        (push.Case(body={"tickets": [ticket("5"), ticket("6", total="1")]}, headers=good), 201),
-        (push.Case(body={"tickets": [ticket("5")]}, headers=good), 200),
-        (push.Case(body={"tickets": [ticket("7", total="1")]}, headers=good), 422),
+        (push.Case(body=api_ticket(order_number="1"), headers=good), 409),
+        (
+            push.Case(
+                body={"tickets": [api_ticket("5"), api_ticket("6", total="1")]}, headers=good
+            ),
+            201,
+        ),
+        (push.Case(body={"tickets": [api_ticket("5")]}, headers=good), 200),
+        (push.Case(body={"tickets": [api_ticket("7", total="1")]}, headers=good), 422),
         (push.Case(body=eight, headers={**good, "Idempotency-Key": "a"}), 201),
         (push.Case(body=eight, headers={**good, "Idempotency-Key": "a"}), 201),  # replayed
-        (push.Case(body=ticket("9"), headers={**good, "Idempotency-Key": "a"}), 422),
+        (push.Case(body=api_ticket("9"), headers={**good, "Idempotency-Key": "a"}), 422),
         (push.Case(body=payload, headers={"Authorization": "Bearer af_live_x", **PLAIN}), 401),
         (get.Case(path_parameters={"branch": "CENTRO", "ticket_number": "8"}, headers=good), 200),
         (get.Case(path_parameters={"branch": "CENTRO", "ticket_number": "1"}, headers=good), 404),
@@ -105,5 +110,5 @@ def test_auth_is_not_ignored(app, demo):
     key = make_api_key(app)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     push = schema["/api/v1/tickets"]["POST"]
-    case = push.Case(body=ticket(), headers={"Authorization": f"Bearer {key}", **PLAIN})
+    case = push.Case(body=api_ticket(), headers={"Authorization": f"Bearer {key}", **PLAIN})
     case.call_and_validate(checks=[*CHECKS, ignored_auth])

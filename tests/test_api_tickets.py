@@ -11,19 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from webapp.api.keys import make_key
+from tests.flows import api_ticket as ticket
+from tests.flows import make_api_key
 from webapp.extensions import db
-from webapp.models import ApiKey, Branch, IdempotentRequest, Issuer, Ticket, TicketStatus
+from webapp.models import ApiKey, Branch, IdempotentRequest, Ticket, TicketStatus
 
 URL = "/api/v1/tickets"
-
-
-def make_api_key(app, slug: str = "demo") -> str:
-    with app.app_context():
-        issuer = db.session.scalar(select(Issuer).where(Issuer.slug == slug))
-        _, key = make_key(db.session, issuer, "Caja 1")
-        db.session.commit()
-        return key
 
 
 @pytest.fixture
@@ -33,52 +26,6 @@ def api_key(app, staff):
 
 def auth(key: str, **headers) -> dict:
     return {"Authorization": f"Bearer {key}", **headers}
-
-
-def ticket(number: str = "90000001", branch: str = "CENTRO", **overrides) -> dict:
-    """A valid ticket: two 600 ml colas at 16 % (31.04 + 4.97), two litres of milk at 0 %
-    (57.00) and an exempt newspaper (15.00): 108.01."""
-    payload = {
-        "branch": branch,
-        "ticket_number": number,
-        "order_number": "500001",
-        "sold_at": (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat(),
-        "total": "108.01",
-        "currency": "MXN",
-        "lines": [
-            {
-                "description": "REFRESCO DE COLA 600 ML",
-                "clave_prod_serv": "50202306",
-                "clave_unidad": "H87",
-                "quantity": "2",
-                "unit_price": "15.52",
-                "objeto_imp": "02",
-                "tax_factor": "Tasa",
-                "tax_rate": "0.160000",
-            },
-            {
-                "description": "LECHE ENTERA 1 L",
-                "clave_prod_serv": "50131702",
-                "clave_unidad": "LTR",
-                "quantity": "2",
-                "unit_price": "28.50",
-                "objeto_imp": "02",
-                "tax_factor": "Tasa",
-                "tax_rate": "0.000000",
-            },
-            {
-                "description": "PERIODICO DEL DIA",
-                "clave_prod_serv": "55101504",
-                "clave_unidad": "H87",
-                "quantity": "1",
-                "unit_price": "15.00",
-                "objeto_imp": "02",
-                "tax_factor": "Exento",
-            },
-        ],
-    }
-    payload.update(overrides)
-    return payload
 
 
 def fields(response) -> dict[str, str]:

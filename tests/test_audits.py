@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_accounts import sign_in as client_sign_in
-from tests.test_invoicing import RECEPTOR, RFC, start, ticket_data
-from tests.test_panel import PASSWORD, _account
+from tests.flows import PASSWORD, RECEPTOR, RFC, start, ticket_data, verified_account
+from tests.flows import sign_in as client_sign_in
 from webapp.demo.staff import STAFF_PASSWORD as PASSWORD_STAFF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +64,7 @@ def audited(app, client, demo, staff):
     take("flow: rfc", other, "/facturar/demo/rfc")
 
     with app.app_context():
-        _account(RFC, RECEPTOR["email"])  # Ingrid, who invoices two more tickets signed in
+        verified_account(RFC, RECEPTOR["email"])  # Ingrid, who invoices two more tickets signed in
     assert client_sign_in(client, RFC, PASSWORD).status_code == 303
     for t in demo["fresh"][1:]:
         key = start(client, t["branch_id"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.flows import fill_ticket, registered_account
+
 pytestmark = pytest.mark.browser
 
 
@@ -23,12 +25,13 @@ def test_home_in_spanish_without_errors(page, live_server):
 
 def test_language_switch_and_back(page, live_server):
     page.goto(live_server + "/")
+    # The same URL comes back in the other language: wait for the language, not for the URL.
     page.get_by_role("button", name="English").click()
-    page.wait_for_url(live_server + "/")
-    assert page.get_attribute("html", "lang") == "en"
-    assert page.locator("h1").inner_text() == "Invoice your receipt"
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_have_text("Invoice your receipt")
     page.get_by_role("button", name="Español").click()
-    assert page.locator("h1").inner_text() == "Factura tu ticket"
+    expect(page.locator("html")).to_have_attribute("lang", "es-MX")
+    expect(page.locator("h1")).to_have_text("Factura tu ticket")
     assert page.errors == []
 
 
@@ -46,24 +49,13 @@ def _to_ticket_step(page, live_server):
     page.get_by_role("button", name="Siguiente").click()
     page.get_by_label("RFC", exact=True).fill("xoji740919u48")
     page.get_by_role("button", name="Siguiente").click()
-    assert page.locator("h1").inner_text() == "Datos del ticket"
-
-
-def _fill_ticket(page, ticket):
-    page.get_by_label("Número de orden", exact=True).fill(ticket["order"])
-    page.get_by_label("Número de ticket", exact=True).fill(ticket["number"])
-    page.get_by_label("Total del ticket", exact=True).fill(f"{ticket['total']:.2f}")
-    page.get_by_label("Nombre o razón social").fill("INGRID XODAR JIMENEZ")
-    page.get_by_label("Código postal").fill("76028")
-    page.get_by_label("Régimen fiscal").select_option("612")
-    page.get_by_label("Uso del CFDI").select_option("G03")
-    page.get_by_label("Correo electrónico").fill("ingrid@example.com")
+    expect(page.locator("h1")).to_have_text("Datos del ticket")
 
 
 def _check_result(page, ticket):
     page.wait_for_url("**/facturar/factura/**")
-    assert page.locator("h1").inner_text() == "Su factura está lista"
-    assert f"${ticket['total']:,.2f}" in page.locator("dl").inner_text()
+    expect(page.locator("h1")).to_have_text("Su factura está lista")
+    expect(page.locator("dl")).to_contain_text(f"${ticket['total']:,.2f}")
     with page.expect_download() as download:
         page.get_by_role("link", name="Descargar PDF").click()
     assert download.value.suggested_filename.endswith(".pdf")
@@ -80,16 +72,15 @@ def test_invoice_a_ticket_with_inline_validation(page, live_server, demo):
     total.fill("1.00")
     total.press("Tab")  # leaving the field asks the server, which answers next to it
     error = page.locator("#total-error")
-    error.wait_for()
-    assert "El total no coincide" in error.inner_text()
+    expect(error).to_contain_text("El total no coincide")
     assert total.get_attribute("aria-describedby").split() == ["total-hint", "total-error"]
     assert page.url.endswith("/facturar/demo/ticket")  # nothing was submitted
     page.get_by_label("Régimen fiscal").select_option("616")  # usos follow the régimen
     # 616 allows G02, S01 and CP01, after the empty "Elija…" choice.
     expect(page.locator("#uso_cfdi option")).to_have_count(4)
-    _fill_ticket(page, ticket)
+    fill_ticket(page, ticket)
     page.get_by_label("Total del ticket", exact=True).press("Tab")
-    page.locator("#total-error").wait_for(state="detached")
+    expect(page.locator("#total-error")).to_have_count(0)
     page.get_by_role("button", name="Generar factura").click()
     _check_result(page, ticket)
     assert page.errors == []
@@ -100,10 +91,10 @@ def test_invoice_a_ticket_without_javascript(browser, live_server, demo):
     page = context.new_page()
     ticket = demo["fresh"][1]
     _to_ticket_step(page, live_server)
-    _fill_ticket(page, ticket)
+    fill_ticket(page, ticket)
     page.get_by_label("Total del ticket", exact=True).fill("99999.99")
     page.get_by_role("button", name="Generar factura").click()
-    assert "El total no coincide" in page.locator("#total-error").inner_text()
+    expect(page.locator("#total-error")).to_contain_text("El total no coincide")
     page.get_by_label("Total del ticket", exact=True).fill(f"{ticket['total']:.2f}")
     page.get_by_role("button", name="Generar factura").click()
     _check_result(page, ticket)
@@ -115,39 +106,16 @@ def test_where_is_it_on_my_ticket(browser, live_server, demo):
     page = context.new_page()
     _to_ticket_step(page, live_server)
     help_image = page.get_by_role("img", name="Ticket de ejemplo con el dato resaltado: Total")
-    assert not help_image.is_visible()
+    expect(help_image).to_be_hidden()
     page.locator("#campo-total summary").click()
-    assert help_image.is_visible()
+    expect(help_image).to_be_visible()
     svg = page.request.get(live_server + help_image.get_attribute("src"))
     assert svg.ok and svg.headers["content-type"].startswith("image/svg+xml")
     context.close()
 
 
-def _account(app, password="caballo bateria grapa correcta"):
-    """A verified account, as registration leaves it."""
-    from datetime import UTC, datetime
-
-    from webapp.accounts.passwords import hash_password
-    from webapp.extensions import db
-    from webapp.models import Account
-
-    with app.app_context():
-        now = datetime.now(UTC)
-        db.session.add(
-            Account(
-                rfc="XOJI740919U48",
-                email="ingrid@example.com",
-                email_verified_at=now,
-                password_hash=hash_password(password),
-                password_changed_at=now,
-            )
-        )
-        db.session.commit()
-    return password
-
-
 def test_change_password_in_a_modal_dialog(page, live_server, app):
-    password = _account(app)
+    password = registered_account(app)
     page.goto(live_server + "/cuenta/entrar")
     page.get_by_label("RFC o correo electrónico").fill("XOJI740919U48")
     page.get_by_label("Contraseña", exact=True).fill(password)
@@ -178,7 +146,7 @@ def test_change_password_in_a_modal_dialog(page, live_server, app):
 
 
 def test_change_password_page_without_javascript(browser, live_server, app):
-    password = _account(app)
+    password = registered_account(app)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(live_server + "/cuenta/entrar")
@@ -191,7 +159,7 @@ def test_change_password_page_without_javascript(browser, live_server, app):
     page.get_by_label("Contraseña", exact=True).fill("otra frase bastante larga")
     page.get_by_label("Confirmar contraseña").fill("otra frase bastante larga")
     page.get_by_role("button", name="Guardar").click()
-    assert "Su contraseña cambió." in page.content()
+    expect(page.get_by_text("Su contraseña cambió.")).to_be_visible()
     context.close()
 
 

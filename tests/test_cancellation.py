@@ -4,120 +4,31 @@ accept, each motive's rules, double requests, tickets released, and the customer
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.test_accounts import sign_in
-from tests.test_invoicing import RECEPTOR, RFC
-from tests.test_panel import PASSWORD, _account
+from tests.flows import (
+    LARGE,
+    PASSWORD,
+    RECEPTOR,
+    RFC,
+    SMALL,
+    load,
+    make_invoice,
+    now,
+    sandbox,
+    sign_in,
+    ticket_states,
+    verified_account,
+)
 from webapp.cfdi.pac import CancelResult, Pac, PacError
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.extensions import db
 from webapp.fiscal.receptor import Receptor
-from webapp.invoicing import services
-from webapp.issuing import cancel, issue
-from webapp.models import (
-    Branch,
-    CancelRequest,
-    CancelStatus,
-    Invoice,
-    InvoiceStatus,
-    Issuer,
-    Ticket,
-    TicketLine,
-    TicketStatus,
-    invoice_ticket,
-)
-
-INGRID = Receptor(RFC, RECEPTOR["nombre"], RECEPTOR["cp"], RECEPTOR["regimen"], "G03")
-SMALL = Decimal("500.00")  # before tax: 580.00 with IVA, no acceptance needed
-LARGE = Decimal("2000.00")  # 2,320.00 with IVA: the receptor must accept
-
-
-def public_receptor(cp: str, rfc: str = "XAXX010101000") -> Receptor:
-    return Receptor(rfc, "PUBLICO EN GENERAL", cp, "616", "S01")
-
-
-def make_invoice(
-    app,
-    price: Decimal = SMALL,
-    receptor: Receptor = INGRID,
-    branch_code: str = "CENTRO",
-    account_id: int | None = None,
-) -> str:
-    """A fresh ticket of the demo issuer's `branch_code`, invoiced and stamped in the
-    sandbox; the invoice's public id."""
-    with app.app_context():
-        issuer = db.session.scalar(select(Issuer).where(Issuer.slug == "demo"))
-        branch = db.session.scalar(
-            select(Branch).where(Branch.issuer_id == issuer.id, Branch.code == branch_code)
-        )
-        if receptor.rfc in ("XAXX010101000", "XEXX010101000"):
-            receptor = public_receptor(branch.cp, receptor.rfc)
-        number = str(secrets.randbelow(10**12))
-        ticket = Ticket(
-            branch_id=branch.id,
-            order_number="T" + number,
-            ticket_number=number,
-            sold_at=datetime.now(UTC) - timedelta(hours=1),
-            total=(price * Decimal("1.16")).quantize(Decimal("0.01")),
-            lines=[
-                TicketLine(
-                    position=1,
-                    description="ARTICULO DE PRUEBA",
-                    clave_prod_serv="01010101",
-                    clave_unidad="H87",
-                    quantity=Decimal("1"),
-                    unit_price=price,
-                    objeto_imp="02",
-                    tax_factor="Tasa",
-                    tax_rate=Decimal("0.160000"),
-                )
-            ],
-        )
-        db.session.add(ticket)
-        db.session.commit()
-        request = issue.Request(
-            branch.id, [ticket.id], receptor, "01", None, secrets.token_hex(8), account_id
-        )
-        invoice = issue.reserve(db.session, request, datetime.now(UTC))
-        issue.stamp(
-            db.session,
-            invoice,
-            signer=services.signer_for(issuer),
-            pac=services.pac_for(issuer),
-            render_pdf=services.pdf_for,
-        )
-        assert invoice.status is InvoiceStatus.STAMPED
-        return invoice.public_id
-
-
-def load(public_id: str) -> Invoice:
-    return db.session.scalar(select(Invoice).where(Invoice.public_id == public_id))
-
-
-def sandbox(app) -> SandboxPac:
-    return SandboxPac(app.config["PAC_SANDBOX_DIR"])
-
-
-def ticket_states(invoice: Invoice) -> list[tuple[TicketStatus, bool]]:
-    return [
-        (ticket.status, active)
-        for ticket, active in db.session.execute(
-            select(Ticket, invoice_ticket.c.active)
-            .join(invoice_ticket, invoice_ticket.c.ticket_id == Ticket.id)
-            .where(invoice_ticket.c.invoice_id == invoice.id)
-        )
-    ]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
+from webapp.issuing import cancel
+from webapp.models import CancelRequest, CancelStatus, InvoiceStatus, TicketStatus
 
 # --- SAT's acceptance rules in the sandbox ---------------------------------------------------
 
@@ -343,7 +254,7 @@ def _panel_state(client, public_id: str) -> str:
 )
 def test_the_customer_panel_shows_the_cancellation(app, client, demo, price, answer, shown):
     with app.app_context():
-        account_id = _account(RFC, RECEPTOR["email"])
+        account_id = verified_account(RFC, RECEPTOR["email"])
     public_id = make_invoice(app, price, account_id=account_id)
     pac = sandbox(app)
     with app.app_context():

@@ -22,7 +22,7 @@ from satcfdi.transform import SCHEMA_ROOT
 from webapp.cfdi import build, samples, sign, ticket_total, validate
 from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.pac.sandbox import RFC_PROV_CERTIF, SandboxPac
-from webapp.demo.csd import make_test_csd
+from webapp.cfdi.testcsd import make_test_csd
 
 NS = {
     "cfdi": "http://www.sat.gob.mx/cfd/4",

@@ -10,148 +10,39 @@ are real: signed sample CFDIs stamped by the sandbox PAC. No network but 127.0.0
 from __future__ import annotations
 
 import base64
-import json
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 import pytest
 from lxml import etree
 
+from tests.flows import (
+    PATIENCE,
+    SOAP,
+    Answer,
+    Doc,
+    Replay,
+    Seen,
+    finkok,
+    refused_url,
+    soap_operation,
+    sw_json,
+    sw_refusal,
+)
 from webapp import config
-from webapp.cfdi import build, samples, sign
-from webapp.cfdi.cadena import find_tfd
+from webapp.cfdi import samples
 from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.pac.finkok import FinkokPac
-from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.cfdi.pac.sw import SwPac, custom_id
-from webapp.invoicing import services
+from webapp.wiring import stamping
 
-SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 STAMP_NS = "http://facturacion.finkok.com/stamp"
 
-# --- a loopback server that replays scripted answers ------------------------------------------
-
-Answer = tuple[int, str, bytes] | None  # (status, content type, body); None: never answer
-
-
-@dataclass(frozen=True)
-class Seen:
-    """A request the replay server received."""
-
-    method: str
-    target: str
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-    @property
-    def query(self) -> dict[str, list[str]]:
-        return parse_qs(urlsplit(self.target).query)
-
-
-class Replay(ThreadingHTTPServer):
-    """HTTP on 127.0.0.1 answering each request with `answer(seen)`."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.seen: list[Seen] = []
-        self.answer: Callable[[Seen], Answer] = lambda seen: (404, "text/plain", b"not here")
-        self.release = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Replay
-
-    def _serve(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        seen = Seen(self.command, self.path, headers, body)
-        self.server.seen.append(seen)
-        answer = self.server.answer(seen)
-        if answer is None:  # a provider that never answers
-            self.server.release.wait(10)
-            return
-        status, content_type, payload = answer
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = _serve
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[Replay]:
-    replay = Replay()
-    thread = threading.Thread(target=replay.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield replay
-    replay.release.set()
-    replay.shutdown()
-    replay.server_close()
-
-
-def refused_url() -> str:
-    """A loopback URL where nothing listens (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-# --- documents ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Doc:
-    """A signed CFDI and the stamp the provider made of it."""
-
-    signed: bytes
-    stamped: Stamped
-
-    @property
-    def sello(self) -> str:
-        return etree.fromstring(self.signed).get("Sello")
-
-    @property
-    def tfd(self) -> etree._Element:
-        return find_tfd(etree.fromstring(self.stamped.xml))
-
-
-@pytest.fixture(scope="module")
-def docs(tmp_path_factory) -> tuple[Doc, Doc]:
-    """Two signed CFDIs and their stamps (by the sandbox authority, as real TFDs)."""
-    sandbox = SandboxPac(tmp_path_factory.mktemp("stamper"))
-    made = []
-    for folio in (41, 42):
-        xml = sign(build(samples.draft(3, folio=folio)), samples.signer())
-        made.append(Doc(xml, sandbox.stamp(xml)))
-    return made[0], made[1]
-
-
-@pytest.fixture
-def doc(docs) -> Doc:
-    return docs[0]
+# The loopback server replaying scripted answers (Replay, the `server` fixture) and the stamped
+# documents it hands out (Doc, the `docs` and `doc` fixtures) are in tests/flows.py and
+# tests/conftest.py: test_cfdi_pac_providers_cancel uses them too.
 
 
 def assert_same_stamp(found: Stamped | None, expected: Stamped) -> None:
@@ -213,11 +104,6 @@ def finkok_result(
     return 200, "text/xml; charset=utf-8", envelope.encode()
 
 
-def soap_operation(seen: Seen) -> etree._Element:
-    """The operation element of a SOAP request (`stamp`, `stamped`)."""
-    return etree.fromstring(seen.body).find(f"{{{SOAP}}}Body")[0]
-
-
 def finkok_routes(server: Replay, **answers: Answer | Callable[[Seen], Answer]) -> None:
     """Answer each SOAP operation of the stamp service as `answers` says."""
 
@@ -228,10 +114,6 @@ def finkok_routes(server: Replay, **answers: Answer | Callable[[Seen], Answer]) 
         return reply(seen) if callable(reply) else reply
 
     server.answer = answer
-
-
-def finkok(server_url: str, timeout: float = 5.0) -> FinkokPac:
-    return FinkokPac("user@example.com", "s3cret", url=server_url, timeout=timeout)
 
 
 def operations(server: Replay) -> list[str]:
@@ -388,10 +270,6 @@ def test_a_document_that_is_not_a_signed_cfdi_never_leaves(server):
 # --- SW Sapien ------------------------------------------------------------------------------
 
 
-def sw_json(body: object, status: int = 200) -> Answer:
-    return status, "application/json; charset=utf-8", json.dumps(body).encode()
-
-
 def sw_stamp_data(doc: Doc) -> dict[str, str]:
     """The `data` of a Timbrado V4 answer (response version 4)."""
     tfd = doc.tfd
@@ -406,12 +284,6 @@ def sw_stamp_data(doc: Doc) -> dict[str, str]:
         "qrCode": "iVBORw0KGgo=",
         "cfdi": doc.stamped.xml.decode(),
     }
-
-
-def sw_refusal(message: str, data: object = None, status: int = 400) -> Answer:
-    return sw_json(
-        {"message": message, "messageDetail": None, "data": data, "status": "error"}, status
-    )
 
 
 PREVIOUS_STAMP = "307. El comprobante contiene un timbre previo."
@@ -440,7 +312,7 @@ def sw_routes(server: Replay, routes: Mapping[str, Answer | Callable[[Seen], Ans
     server.answer = answer
 
 
-def sw(server_url: str, timeout: float = 5.0, **credentials: str) -> SwPac:
+def sw(server_url: str, timeout: float = PATIENCE, **credentials: str) -> SwPac:
     return SwPac(url=server_url, timeout=timeout, **(credentials or {"token": "T0KEN"}))
 
 
@@ -589,7 +461,7 @@ def test_sw_api_host_can_be_set_apart(server, doc):
     sw_routes(
         server, {"/datawarehouse/v1/live/": sw_json({"data": {"records": []}, "status": "success"})}
     )
-    pac = SwPac(token="t", url=refused_url(), api_url=server.url, timeout=1)
+    pac = SwPac(token="t", url=refused_url(), api_url=server.url, timeout=PATIENCE)
     assert pac.recover(doc.signed) is None
 
 
@@ -703,10 +575,10 @@ def test_the_app_stamps_with_the_configured_provider(make_app, server, doc, over
     app = make_app(PAC_URL=server.url, PAC_TIMEOUT_SECONDS=0.5, **overrides)
     server.answer = lambda seen: None
     with app.app_context():
-        pac = services.pac()
+        pac = stamping().providers.deployment()
         assert isinstance(pac, kind)
-        assert services.pac() is pac  # one per process
-        assert not services.is_sandbox()
+        assert stamping().providers.deployment() is pac  # one per process
+        assert stamping().providers.deployment().name != "sandbox"
         with pytest.raises(PacError) as caught:
             pac.stamp(doc.signed)
     assert caught.value.retryable is True

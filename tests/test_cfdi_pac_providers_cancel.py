@@ -1,5 +1,5 @@
-"""Cancelling through Finkok and SW Sapien, against the loopback replay server of
-test_cfdi_pac_providers.
+"""Cancelling through Finkok and SW Sapien, against the loopback replay server (the `server`
+fixture, as in test_cfdi_pac_providers).
 
 The answers have the shapes the providers document: Finkok's `cancel_signatureResult`
 (`Folios/Folio` with `UUID`, `EstatusUUID`, `EstatusCancelacion`, and the `Acuse`) and
@@ -23,14 +23,16 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA1
 from lxml import etree
 
-import tests.test_cfdi_pac_providers as providers
-from tests.test_cancellation import load, make_invoice, now
-from tests.test_cfdi_pac_providers import (
+from tests.flows import (
+    PATIENCE,
     SOAP,
     Doc,
     Replay,
     Seen,
     finkok,
+    load,
+    make_invoice,
+    now,
     refused_url,
     soap_operation,
     sw_json,
@@ -40,16 +42,15 @@ from webapp.cfdi import samples
 from webapp.cfdi.pac import CancelResult, PacError
 from webapp.cfdi.pac.sw import SwPac
 from webapp.extensions import db
-from webapp.invoicing import services
 from webapp.issuing import cancel
 from webapp.models import CancelStatus, InvoiceStatus
+from webapp.wiring import stamping
 
 CANCEL_NS = "http://facturacion.finkok.com/cancel"
 CANCELA_NS = "http://cancelacfd.sat.gob.mx"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 CANCEL_PATH = "/servicios/soap/cancel.wsdl"
 SAT_PATH = "/ConsultaCFDIService.svc"
-server, docs, doc = providers.server, providers.docs, providers.doc  # their fixtures
 
 ACUSE = (
     '<?xml version="1.0" encoding="utf-8"?><Acuse xmlns="http://cancelacfd.sat.gob.mx" '
@@ -316,7 +317,7 @@ def test_finkok_connection_refused_and_server_faults_are_retryable(server, doc, 
 # --- what never leaves ------------------------------------------------------------------------
 
 
-def sw(server_url: str, timeout: float = 5.0) -> SwPac:
+def sw(server_url: str, timeout: float = PATIENCE) -> SwPac:
     return SwPac(
         token="T0KEN", url=server_url, status_url=f"{server_url}{SAT_PATH}", timeout=timeout
     )
@@ -521,9 +522,8 @@ def use_finkok(app, url: str) -> None:
     app.config.update(
         PAC="finkok", PAC_USERNAME="user@example.com", PAC_PASSWORD="s3cret", PAC_URL=url
     )
-    app.config["PAC_TIMEOUT_SECONDS"] = 2.0
-    app.extensions.pop("pac", None)
-    app.extensions.pop("issuer_pacs", None)
+    app.config["PAC_TIMEOUT_SECONDS"] = PATIENCE  # the replay server answers, however slowly
+    app.extensions["stamping"].providers.replace_deployment(None)
 
 
 def test_the_admin_cancels_through_finkok_with_the_issuers_csd(app, demo, server):
@@ -536,9 +536,11 @@ def test_the_admin_cancels_through_finkok_with_the_issuers_csd(app, demo, server
             server,
             cancel_signature=finkok_cancelled(invoice.uuid, "201", "Cancelado sin aceptación"),
         )
-        pac = services.pac_for(invoice.issuer)
-        assert pac is services.pac_for(invoice.issuer)  # one per issuer
-        assert pac.client is services.pac().client  # the deployment's account and connection
+        pac = stamping().pac_for(invoice.issuer)
+        assert pac is stamping().pac_for(invoice.issuer)  # one per issuer
+        assert (
+            pac.client is stamping().providers.deployment().client
+        )  # the deployment's account and connection
         cancel.request_cancel(db.session, invoice, "02", pac, now())
         assert invoice.status is InvoiceStatus.CANCELLED
         assert invoice.cancel_status is CancelStatus.CANCELLED
@@ -546,7 +548,7 @@ def test_the_admin_cancels_through_finkok_with_the_issuers_csd(app, demo, server
         assert b"<EstatusUUID>201</EstatusUUID>" in history.acuse
         cancelacion = finkok_request(server.seen[0])
         assert folio_of(cancelacion).get("UUID") == invoice.uuid
-        assert_signed_by(cancelacion, services.signer_for(invoice.issuer))
+        assert_signed_by(cancelacion, stamping().signer_for(invoice.issuer))
 
 
 def test_an_issuer_without_its_csd_is_told_before_anything_is_sent(app, demo, server):
@@ -559,7 +561,7 @@ def test_an_issuer_without_its_csd_is_told_before_anything_is_sent(app, demo, se
         db.session.commit()
         with pytest.raises(cancel.CancelError, match="CSD del emisor"):
             cancel.request_cancel(
-                db.session, invoice, "02", services.pac_for(invoice.issuer), now()
+                db.session, invoice, "02", stamping().pac_for(invoice.issuer), now()
             )
         assert invoice.cancel_status is None  # nothing pending: it may be asked again
     assert server.seen == []

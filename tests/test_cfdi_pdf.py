@@ -11,6 +11,7 @@ import zxingcpp
 from lxml import etree
 from pypdf import PdfReader
 
+from tests.flows import text_of
 from webapp.cfdi import amount_in_words, build, render_pdf, samples, sign, verification_url
 from webapp.cfdi.draft import GlobalInfo
 from webapp.cfdi.pac.sandbox import SandboxPac
@@ -37,10 +38,6 @@ def invoice(pac) -> bytes:
 @pytest.fixture(scope="module")
 def pdf(invoice) -> bytes:
     return render_pdf(invoice, branch_name="Sucursal Centro Histórico", sandbox=True)
-
-
-def text_of(pdf: bytes) -> str:
-    return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
 
 
 def test_pdf_prints_the_fiscal_data(invoice, pdf):

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from webapp.cfdi.testcsd import make_test_csd
 from webapp.csd import CSDError, check_csd, issuer_signer
-from webapp.demo.csd import make_test_csd
 from webapp.extensions import db
 from webapp.models import Issuer
 
@@ -222,6 +222,7 @@ def test_csd_dialog_in_a_browser(page, live_server, staff):
     page.get_by_label("Correo electrónico").fill(staff["admin"])
     page.get_by_label("Contraseña", exact=True).fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Entrar").click()
+    page.wait_for_url("**/admin/")  # signed in (going elsewhere sooner could cut the answer off)
     page.goto(live_server + "/admin/emisor")
     page.get_by_role("link", name="Reemplazar el CSD").click()
     dialog = page.get_by_role("dialog", name="Subir el certificado de sello digital (CSD)")

@@ -18,8 +18,8 @@ from sqlalchemy.orm import selectinload
 from stdnum.mx import rfc as stdnum_rfc
 
 from webapp import crypto
+from webapp.cfdi.testcsd import TEST_AUTHORITY, make_test_csd
 from webapp.csd import CSDError, issuer_signer, store_csd
-from webapp.demo.csd import TEST_AUTHORITY, make_test_csd
 from webapp.extensions import db
 from webapp.models import Branch, Issuer, Ticket, TicketStatus
 

@@ -9,6 +9,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.mail import queue_mail
+from webapp.mail.cli import app_sessions
 from webapp.mail.worker import run_once
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -30,7 +31,7 @@ def send(app, subject: str, to: str = "cliente@example.com") -> None:
             attachments=[("A-1.pdf", "application/pdf", PDF)],
         )
         db.session.commit()
-    assert run_once(app) == 1
+    assert run_once(app_sessions(app), app.config) == 1
 
 
 def test_mailbox_is_not_found_when_disabled(make_app, tmp_path):

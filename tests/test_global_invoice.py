@@ -11,13 +11,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from tests.test_invoicing import start, ticket_data
+from tests.flows import last_closed_day, period_tickets, start, ticket_data
 from webapp.cfdi.amounts import totals
 from webapp.cfdi.catalogs import MEXICO_CITY
 from webapp.cfdi.draft import Draft, GlobalInfo
 from webapp.cfdi.xsd import validate
 from webapp.extensions import db
-from webapp.invoicing import services
 from webapp.issuing import global_invoice as gi
 from webapp.models import (
     Branch,
@@ -28,6 +27,7 @@ from webapp.models import (
     TicketStatus,
     invoice_ticket,
 )
+from webapp.wiring import stamping
 
 CFDI = "{http://www.sat.gob.mx/cfd/4}"
 
@@ -142,48 +142,21 @@ def test_lines_stay_apart_when_the_summed_tax_would_round_differently():
 # --- Stamping --------------------------------------------------------------------------------
 
 
-def _last_closed_day(app, branch_code="CENTRO"):
-    """The branch and the newest day before today (Mexico City) with open tickets."""
-    now = datetime.now(UTC)
-    today_start = datetime.combine(gi.local_today(now), datetime.min.time(), MEXICO_CITY)
-    branch = db.session.scalar(select(Branch).where(Branch.code == branch_code))
-    sold = db.session.scalar(
-        select(func.max(Ticket.sold_at)).where(
-            Ticket.branch_id == branch.id,
-            Ticket.status == TicketStatus.OPEN,
-            Ticket.sold_at < today_start,
-        )
-    )
-    return branch, gi.period_of("01", sold.astimezone(MEXICO_CITY).date()), now
-
-
 def _issue(branch, period, now, **kwargs):
-    issuer = branch.issuer
     return gi.issue_global(
         db.session,
         branch,
         period,
         now,
-        signer=services.signer_for(issuer),
-        pac=services.pac_for(issuer),
-        render_pdf=services.pdf_for,
+        stamping=stamping(),
         **kwargs,
     )
 
 
-def _period_tickets(branch, period):
-    start, end = period.utc_bounds()
-    return db.session.scalars(
-        select(Ticket)
-        .where(Ticket.branch_id == branch.id, Ticket.sold_at >= start, Ticket.sold_at < end)
-        .order_by(Ticket.id)
-    ).all()
-
-
 def test_global_invoice_of_a_day(app, demo):
     with app.app_context():
-        branch, period, now = _last_closed_day(app)
-        tickets = _period_tickets(branch, period)
+        branch, period, now = last_closed_day(app)
+        tickets = period_tickets(branch, period)
         assert tickets and all(t.status is TicketStatus.OPEN for t in tickets)
         preview = gi.preview(db.session, branch, period)
         assert preview.tickets == len(tickets)
@@ -223,7 +196,7 @@ def test_global_invoice_of_a_day(app, demo):
         assert invoice.pdf.startswith(b"%PDF")
 
         db.session.expire_all()
-        assert {t.status for t in _period_tickets(branch, period)} == {TicketStatus.IN_GLOBAL}
+        assert {t.status for t in period_tickets(branch, period)} == {TicketStatus.IN_GLOBAL}
         linked = db.session.scalar(
             select(func.count()).where(
                 invoice_ticket.c.invoice_id == invoice.id, invoice_ticket.c.active
@@ -262,8 +235,8 @@ def test_global_forma_pago_from_tickets_paid_in_several_ways(app, demo):
     """Debit-card tickets that add up to more than half of the day: FormaPago 28, though
     cash (unrecorded) and credit-card tickets are there too."""
     with app.app_context():
-        branch, period, now = _last_closed_day(app)
-        tickets = sorted(_period_tickets(branch, period), key=lambda t: t.total, reverse=True)
+        branch, period, now = last_closed_day(app)
+        tickets = sorted(period_tickets(branch, period), key=lambda t: t.total, reverse=True)
         assert len(tickets) >= 3
         half = sum(t.total for t in tickets) / 2
         paid_by_card = Decimal(0)
@@ -308,10 +281,10 @@ def test_a_period_without_open_tickets_says_so(app, demo):
 def _global_with_customer_invoice(app, client):
     """A stamped global of a closed day; then a customer invoices one of its tickets."""
     with app.app_context():
-        branch, period, now = _last_closed_day(app)
+        branch, period, now = last_closed_day(app)
         invoice = _issue(branch, period, now)
         assert invoice.status is InvoiceStatus.STAMPED
-        ticket = _period_tickets(branch, period)[-1]
+        ticket = period_tickets(branch, period)[-1]
         t = {
             "id": ticket.id,
             "order": ticket.order_number,
@@ -347,9 +320,9 @@ def test_refuse_policy_keeps_the_ticket_in_the_global(app, client, demo):
         issuer = db.session.scalar(select(Issuer).where(Issuer.slug == "demo"))
         issuer.global_policy = "refuse"
         db.session.commit()
-        branch, period, now = _last_closed_day(app)
+        branch, period, now = last_closed_day(app)
         invoice = _issue(branch, period, now)
-        ticket = _period_tickets(branch, period)[-1]
+        ticket = period_tickets(branch, period)[-1]
         t = {
             "order": ticket.order_number,
             "number": ticket.ticket_number,
@@ -367,15 +340,21 @@ def test_a_failed_global_frees_its_tickets(app, demo):
     from webapp.cfdi.pac import PacError
 
     class Refuses:
+        name, test = "refuses", True
+
         def stamp(self, xml):
             raise PacError("301", "XML mal formado", retryable=False)
 
         def recover(self, xml):
             return None
 
+        def with_signer(self, signer):
+            return self
+
     with app.app_context():
-        branch, period, now = _last_closed_day(app)
-        count = len(_period_tickets(branch, period))
+        stamping().providers.replace_deployment(Refuses())
+        branch, period, now = last_closed_day(app)
+        count = len(period_tickets(branch, period))
         from webapp.issuing.issue import StampingFailed
 
         with pytest.raises(StampingFailed):
@@ -384,13 +363,12 @@ def test_a_failed_global_frees_its_tickets(app, demo):
                 branch,
                 period,
                 now,
-                signer=services.signer_for(branch.issuer),
-                pac=Refuses(),
-                render_pdf=services.pdf_for,
+                stamping=stamping(),
             )
         db.session.expire_all()
-        assert {t.status for t in _period_tickets(branch, period)} == {TicketStatus.OPEN}
+        assert {t.status for t in period_tickets(branch, period)} == {TicketStatus.OPEN}
         # The folio is reused by the next global, which takes the tickets.
+        stamping().providers.replace_deployment(None)
         again = _issue(branch, period, now)
         assert again.status is InvoiceStatus.STAMPED and again.is_global
         assert db.session.scalar(select(func.count()).where(Invoice.is_global)) == 1
@@ -406,15 +384,12 @@ def test_correction_cancels_with_motive_04_and_reissues_without_the_sale(app, cl
     with app.app_context():
         glob = db.session.get(Invoice, global_id)
         before = gi.held_tickets(db.session, glob)
-        branch = db.session.get(Branch, branch_id)
-        issuer = branch.issuer
+        db.session.get(Branch, branch_id)
         new = gi.correct(
             db.session,
             glob,
             datetime.now(UTC),
-            pac=services.pac_for(issuer),
-            signer=services.signer_for(issuer),
-            render_pdf=services.pdf_for,
+            stamping=stamping(),
         )
         db.session.expire_all()
         glob = db.session.get(Invoice, global_id)
@@ -437,9 +412,7 @@ def test_correction_cancels_with_motive_04_and_reissues_without_the_sale(app, cl
                 db.session,
                 glob,
                 datetime.now(UTC),
-                pac=services.pac_for(issuer),
-                signer=services.signer_for(issuer),
-                render_pdf=services.pdf_for,
+                stamping=stamping(),
             )
 
 
@@ -450,7 +423,7 @@ def test_monthly_global_of_last_month(app, demo):
         first = gi.local_today(now).replace(day=1)
         period = gi.period_of("04", first - timedelta(days=1))
         branch = db.session.scalar(select(Branch).where(Branch.code == "POLANCO"))
-        tickets = _period_tickets(branch, period)
+        tickets = period_tickets(branch, period)
         assert len(tickets) > 20
         invoice = _issue(branch, period, now)
         assert invoice.status is InvoiceStatus.STAMPED, invoice.error

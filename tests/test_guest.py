@@ -8,10 +8,22 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
-from tests.test_accounts import complete, link_in, mails, solved_captcha
-from tests.test_invoicing import RECEPTOR, RFC, start, ticket_data
-from tests.test_kiosk import enrol
-from tests.test_panel import OTHER_RFC, PASSWORD, _account, public_ids, stamp
+from tests.flows import (
+    OTHER_RFC,
+    PASSWORD,
+    RECEPTOR,
+    RFC,
+    complete,
+    enrol,
+    link_in,
+    mails,
+    public_ids,
+    solved_captcha,
+    stamp,
+    start,
+    ticket_data,
+    verified_account,
+)
 from webapp.extensions import db
 from webapp.models import Invoice, Issuer
 
@@ -81,7 +93,7 @@ def test_without_guest_invoicing_the_web_asks_to_sign_in(app, client, demo):
     assert inline.headers["HX-Redirect"] == "/cuenta/entrar?next=/facturar/demo/"
 
     with app.app_context():
-        _account(RFC, RECEPTOR["email"])
+        verified_account(RFC, RECEPTOR["email"])
     # Signing in from the page the customer was sent to returns them to the flow.
     page = client.get("/cuenta/entrar?next=/facturar/demo/rfc").get_data(as_text=True)
     assert 'action="/cuenta/entrar?next=/facturar/demo/rfc"' in page
@@ -109,7 +121,7 @@ def test_kiosks_always_invoice_as_guests(app, client, demo):
 )
 def test_sign_in_never_sends_elsewhere(app, client, target):
     with app.app_context():
-        _account(RFC, RECEPTOR["email"])
+        verified_account(RFC, RECEPTOR["email"])
     page = client.get("/cuenta/entrar").get_data(as_text=True)
     r = client.post(
         "/cuenta/entrar?" + urlencode({"next": target}),

@@ -11,43 +11,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
+from tests.flows import RFC, registered_account, start, ticket_data
 from webapp.extensions import db
 from webapp.models import Invoice, InvoiceStatus, MailMessage, Ticket, TicketStatus
 
-RFC = "XOJI740919U48"
-RECEPTOR = {
-    "nombre": "INGRID XODAR JIMENEZ",
-    "cp": "76028",
-    "regimen": "612",
-    "uso_cfdi": "G03",
-    "email": "ingrid@example.com",
-    "forma_pago": "01",
-}
 CFDI = "{http://www.sat.gob.mx/cfd/4}"
 TFD = "{http://www.sat.gob.mx/TimbreFiscalDigital}"
-
-
-def start(client, branch_id, rfc=RFC):
-    assert client.get("/facturar/demo/").status_code == 200
-    r = client.post("/facturar/demo/", data={"branch": str(branch_id)})
-    assert r.status_code == 303 and r.headers["Location"].endswith("/facturar/demo/rfc")
-    r = client.post("/facturar/demo/rfc", data={"rfc": rfc})
-    assert r.status_code == 303, r.get_data(as_text=True)
-    page = client.get("/facturar/demo/ticket").get_data(as_text=True)
-    return re.search(r'name="key" type="hidden" value="([^"]+)"', page).group(1)
-
-
-def ticket_data(t, key, **extra):
-    data = {
-        "order_number": t["order"],
-        "ticket_number": t["number"],
-        "total": str(t["total"]),
-        "key": key,
-        "action": "generate",
-        **RECEPTOR,
-    }
-    data.update(extra)
-    return data
 
 
 def test_branch_to_stamped_invoice_without_javascript(app, client, demo):
@@ -355,9 +324,7 @@ def test_nul_anywhere_is_a_400(client, demo):
 
 
 def test_a_signed_in_customer_gets_their_data_filled_in(app, client, demo):
-    from tests.test_browser import _account
-
-    password = _account(app)  # XOJI740919U48, ingrid@example.com
+    password = registered_account(app)  # XOJI740919U48, ingrid@example.com
     first, second = demo["fresh"][:2]
     r = client.post("/cuenta/entrar", data={"identifier": RFC, "password": password})
     assert r.status_code == 303

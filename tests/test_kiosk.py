@@ -10,9 +10,16 @@ import pytest
 from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select
 
-from tests.test_accounts import sign_in
-from tests.test_invoicing import RECEPTOR, RFC, ticket_data
-from tests.test_panel import PASSWORD, _account
+from tests.flows import (
+    PASSWORD,
+    RECEPTOR,
+    RFC,
+    enrol,
+    enrol_link,
+    sign_in,
+    ticket_data,
+    verified_account,
+)
 from webapp.extensions import db
 from webapp.kiosk import devices, routes
 from webapp.kiosk.web import COOKIE
@@ -25,23 +32,6 @@ from webapp.models import (
 )
 
 PERSONAL = ("rfc", "nombre", "cp", "email")
-
-
-def enrol_link(app, code="CENTRO", name="Caja 1", tmp_path=None) -> str:
-    """`flask kiosk enrol`: the enrolment path it printed."""
-    args = ["kiosk", "enrol", "--branch", code, "--name", name]
-    if tmp_path is not None:
-        args += ["--qr", str(tmp_path / "alta.svg")]
-    result = app.test_cli_runner().invoke(args=args)
-    assert result.exit_code == 0, result.output
-    return re.search(r"http://localhost(/kiosco/alta/\S+)", result.output).group(1)
-
-
-def enrol(app, client, code="CENTRO") -> str:
-    """Make `client` a kiosk of branch `code`; the device cookie's value."""
-    r = client.post(enrol_link(app, code))
-    assert r.status_code == 303 and r.headers["Location"] == "/kiosco/"
-    return client.get_cookie(COOKIE).value
 
 
 def clock_ahead(seconds: int):
@@ -317,7 +307,7 @@ def test_the_start_screen_wipes_and_keeps_a_language_chosen_there(kiosk, client)
 
 def test_a_signed_in_customers_data_never_fills_on_a_kiosk(app, client, demo):
     with app.app_context():
-        account_id = _account(RFC, RECEPTOR["email"])
+        account_id = verified_account(RFC, RECEPTOR["email"])
         db.session.add(
             CustomerProfile(
                 account_id=account_id,

@@ -3,11 +3,12 @@ remains; "Continuar en mi teléfono" shows its QR."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import _fill_ticket
-from tests.test_kiosk import enrol_link
+from tests.flows import enrol_link, fill_ticket
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +30,7 @@ def _enrol(page, live_server, app):
     page.goto(live_server + enrol_link(app))
     page.get_by_role("button", name="Dar de alta este quiosco").click()
     page.wait_for_url("**/kiosco/")
-    assert page.locator("h1").inner_text() == "Facture su ticket aquí"
+    expect(page.locator("h1")).to_have_text("Facture su ticket aquí")
 
 
 def _to_ticket_step(page):
@@ -37,7 +38,7 @@ def _to_ticket_step(page):
     page.get_by_label("RFC", exact=True).fill("xoji740919u48")
     page.get_by_role("button", name="Siguiente").click()
     page.wait_for_url("**/facturar/demo/ticket")
-    assert page.locator("h1").inner_text() == "Datos del ticket"
+    expect(page.locator("h1")).to_have_text("Datos del ticket")
 
 
 def _nothing_of_the_customer(page):
@@ -54,15 +55,16 @@ def test_invoice_at_the_kiosk_then_idle_wipes_everything(page, live_server, app,
     assert page.evaluate(SMALL_TARGETS) == []
     assert page.get_by_role("link", name="Entrar").count() == 0
     _to_ticket_step(page)
-    _fill_ticket(page, ticket)
-    # The régimen's answer refreshes the usos list: choose the uso once it has come.
-    page.wait_for_load_state("networkidle")
+    fill_ticket(page, ticket)
+    # The régimen's answer refreshes the usos list: choose the uso once it has come. (Not
+    # "networkidle": that is reached once per page, long before, and would not wait.)
+    expect(page.locator(".htmx-request")).to_have_count(0)
     page.get_by_label("Uso del CFDI").select_option("G03")
-    page.wait_for_load_state("networkidle")
+    expect(page.locator(".htmx-request")).to_have_count(0)
     assert page.evaluate(SMALL_TARGETS) == []  # every field, button, link and "?" ≥ 48 px
     page.get_by_role("button", name="Generar factura").click()
     page.wait_for_url("**/facturar/factura/**")
-    assert page.locator("h1").inner_text() == "Su factura está lista"
+    expect(page.locator("h1")).to_have_text("Su factura está lista")
     expect(page.get_by_text("Enviamos la factura (XML y PDF) a ingrid@example.com")).to_be_visible()
     assert page.get_by_role("link", name="Descargar PDF").count() == 0
 
@@ -75,26 +77,37 @@ def test_invoice_at_the_kiosk_then_idle_wipes_everything(page, live_server, app,
     page.get_by_role("link", name="Imprimir").click()
     frame = page.locator("iframe#impresion")
     assert live_server + "/kiosco/factura/" in frame.get_attribute("src")
-    for _ in range(50):  # the frame loads, then prints
-        if page.evaluate("window.printed"):
-            break
-        page.wait_for_timeout(100)
+    # The frame loads, then prints. (A function, not an expression: the page's CSP forbids the
+    # eval() Playwright would poll an expression with.)
+    page.wait_for_function("() => window.printed")
     assert page.evaluate("window.printed") == 1
     assert any(f.url.endswith(".pdf") for f in page.frames)
     assert page.url.count("/facturar/factura/") == 1  # the page stayed
 
-    # The customer walks away.
-    app.config.update(KIOSK_IDLE_SECONDS=2, KIOSK_COUNTDOWN_SECONDS=3)
+    # The customer walks away. The page's timers run on a clock that the test moves (paused
+    # otherwise): the warning and its countdown come exactly when due, and "Continuar" is
+    # pressed in time however slow the machine. (The idle time and the countdown stay the
+    # configured ones, so the server does not wipe the session first on its own clock.)
+    idle = app.config["KIOSK_IDLE_SECONDS"] * 1000
+    countdown = app.config["KIOSK_COUNTDOWN_SECONDS"] * 1000
+    page.clock.install()
+    page.clock.pause_at(datetime.now() + timedelta(minutes=1))
     page.reload()
     warning = page.get_by_role("dialog", name="¿Sigue ahí?")
-    expect(warning).to_be_visible(timeout=4000)
+    page.clock.run_for(idle - 1000)
+    expect(warning).to_be_hidden()
+    page.clock.run_for(1000)
+    expect(warning).to_be_visible()
     expect(warning).to_contain_text("La sesión se borrará en")
     page.get_by_role("button", name="Continuar").click()  # not yet
     expect(warning).to_be_hidden()
     assert "/facturar/factura/" in page.url
-    expect(warning).to_be_visible(timeout=4000)
-    page.wait_for_url("**/kiosco/", timeout=6000)
-    assert page.locator("h1").inner_text() == "Facture su ticket aquí"
+    page.clock.run_for(idle)
+    expect(warning).to_be_visible()
+    page.clock.run_for(countdown)
+    page.wait_for_url("**/kiosco/")
+    page.clock.resume()
+    expect(page.locator("h1")).to_have_text("Facture su ticket aquí")
     _nothing_of_the_customer(page)
 
     # Back, back, back: every page is asked for again, and there is nothing left to show.
@@ -118,7 +131,8 @@ def test_continue_on_the_phone_shows_a_qr(page, live_server, app, demo):
     expect(dialog).to_be_visible()
     qr = dialog.get_by_role("img", name="Código QR del enlace para continuar en su teléfono")
     expect(qr).to_be_visible()
-    assert qr.evaluate("img => img.naturalWidth") > 100  # the data: URL loaded under the CSP
+    # The data: URL loads under the CSP (decode() waits for the image, or fails if it cannot).
+    assert qr.evaluate("img => img.decode().then(() => img.naturalWidth)") > 100
     dialog.get_by_role("button", name="Seguir aquí").click()
     expect(dialog).to_be_hidden()
     assert page.get_by_label("Número de ticket", exact=True).input_value() == ticket["number"]
@@ -133,7 +147,7 @@ def test_without_javascript_the_page_goes_home_after_the_idle_time(browser, live
     page.get_by_label("Correo electrónico").fill("ingrid@example.com")
     app.config.update(KIOSK_IDLE_SECONDS=1, KIOSK_COUNTDOWN_SECONDS=1)
     page.reload()  # the refresh is due 2 s after the page loads
-    page.wait_for_url("**/kiosco/?expirado=1", timeout=6000)
+    page.wait_for_url("**/kiosco/?expirado=1")
     assert "La sesión anterior terminó por inactividad" in page.content()
     _nothing_of_the_customer(page)
     page.get_by_role("link", name="Comenzar").click()

@@ -21,12 +21,14 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.config import ROOT
+from webapp.db import make_engine
 from webapp.extensions import db
 from webapp.mail import queue_mail
+from webapp.mail.cli import app_sessions
 from webapp.mail.transport import (
     FileTransport,
     SmtpTransport,
@@ -46,18 +48,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Bound of every wait on another process or thread: generous, for a busy machine (a worker
+# process may take many seconds to start); a wait ends as soon as its condition holds.
+DEADLINE = 120.0
+
+
 class Mailbox:
-    """aiosmtpd handler keeping every message it accepts, optionally slow."""
+    """aiosmtpd handler keeping every message it accepts, optionally slow.
+
+    `on_accept(envelope)` runs after a message is kept, before the client gets its 250.
+    With `hold_after` = n, the message after the n-th kept one is held (`holding` is set)
+    until `release` is set, then refused with a 451: the client never had it accepted.
+    """
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.envelopes: list = []
         self.url = ""
+        self.on_accept = None
+        self.hold_after: int | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             await asyncio.sleep(self.delay)
+        if len(self.envelopes) == self.hold_after and not self.release.is_set():
+            self.holding.set()
+            deadline = time.monotonic() + DEADLINE
+            while not self.release.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            return "451 Requested action aborted: try again later"
         self.envelopes.append(envelope)
+        if self.on_accept is not None:
+            self.on_accept(envelope)
         return "250 OK"
 
     def messages(self) -> list[EmailMessage]:
@@ -108,6 +132,11 @@ def rows(app) -> list[MailMessage]:
         return list(db.session.scalars(select(MailMessage).order_by(MailMessage.id)))
 
 
+def send_due(app, now=None) -> int:
+    """One run of the worker over `app`'s outbox, as `flask mail worker --once` does."""
+    return run_once(app_sessions(app), app.config, now)
+
+
 def issuer(rfc: str = "AAA010101AAA", slug: str = "tienda") -> Issuer:
     return Issuer(slug=slug, rfc=rfc, legal_name="Tienda SA", regimen_fiscal="601", cp="06000")
 
@@ -122,7 +151,7 @@ def test_mail_is_queued_in_the_transaction_of_the_change(app, tmp_path):
         queue_mail(session, "cliente@example.com", "Bienvenido", "Hola")
         session.rollback()
     assert rows(app) == []
-    assert run_once(app) == 0
+    assert send_due(app) == 0
 
     # A change that fails at commit takes its email with it.
     with app.app_context():
@@ -143,7 +172,7 @@ def test_mail_is_queued_in_the_transaction_of_the_change(app, tmp_path):
         queue_mail(session, "cliente@example.com", "Bienvenido", "Hola")
         session.commit()
     assert [(m.status, m.attempts) for m in rows(app)] == [(MailStatus.PENDING, 0)]
-    assert run_once(app) == 1
+    assert send_due(app) == 1
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
 
 
@@ -188,7 +217,7 @@ def test_file_transport_writes_an_eml_with_the_attachment(app, tmp_path):
         html="<p>Su <b>factura</b></p>",
         attachments=[("A-17.pdf", "application/pdf", PDF), ("A-17.xml", "application/xml", XML)],
     )
-    assert run_once(app) == 1
+    assert send_due(app) == 1
 
     [eml] = (tmp_path / "mail").glob("*.eml")
     assert eml.name.endswith(f"-{mail_id}.eml")
@@ -226,7 +255,7 @@ def test_smtp_delivery_with_login_attachments_and_message_id(make_app, smtp_serv
         html="<p>Su factura</p>",
         attachments=[("A-18.pdf", "application/pdf", PDF), ("A-18.xml", "application/xml", XML)],
     )
-    assert run_once(app) == 1
+    assert send_due(app) == 1
 
     [envelope] = mailbox.envelopes
     assert envelope.mail_from == "facturas@tienda.example"
@@ -252,7 +281,7 @@ def test_smtp_wrong_password_is_an_error_to_retry(make_app, smtp_server):
     )
     app = make_app(MAIL_URL=mailbox.url.replace("smtp://", "smtp://usuario:mala@"))
     queue(app)
-    assert run_once(app) == 0
+    assert send_due(app) == 0
     [row] = rows(app)
     assert row.status == MailStatus.PENDING and row.attempts == 1
     assert "SMTPAuthenticationError" in row.last_error
@@ -267,7 +296,7 @@ def test_a_silent_server_times_out(make_app):
         app = make_app(MAIL_URL=f"smtp://127.0.0.1:{port}", MAIL_TIMEOUT_SECONDS=0.5)
         queue(app)
         started = time.monotonic()
-        assert run_once(app) == 0
+        assert send_due(app) == 0
         assert time.monotonic() - started < 5
     [row] = rows(app)
     assert row.status == MailStatus.PENDING and "timed out" in row.last_error
@@ -318,23 +347,23 @@ def test_server_down_then_up_is_delivered_once_when_the_retry_is_due(make_app, s
     queue(app)
     t0 = utcnow()
 
-    assert run_once(app, t0) == 0
+    assert send_due(app, t0) == 0
     [row] = rows(app)
     assert (row.status, row.attempts) == (MailStatus.PENDING, 1)
     assert "Connection refused" in row.last_error or "ConnectionRefused" in row.last_error
     assert row.next_attempt_at == t0 + timedelta(seconds=30)
 
     mailbox = smtp_server(port=port)
-    assert run_once(app, t0 + timedelta(seconds=10)) == 0  # the retry is not due yet
+    assert send_due(app, t0 + timedelta(seconds=10)) == 0  # the retry is not due yet
     assert mailbox.envelopes == []
 
-    assert run_once(app, t0 + timedelta(seconds=31)) == 1
+    assert send_due(app, t0 + timedelta(seconds=31)) == 1
     assert len(mailbox.envelopes) == 1
     [row] = rows(app)
     assert row.status == MailStatus.SENT
     assert row.sent_at == t0 + timedelta(seconds=31)
 
-    assert run_once(app, t0 + timedelta(hours=1)) == 0
+    assert send_due(app, t0 + timedelta(hours=1)) == 0
     assert len(mailbox.envelopes) == 1
 
 
@@ -344,17 +373,17 @@ def test_dead_letter_after_max_attempts(make_app, smtp_server):
     [mail_id] = queue(app, subject="Factura que no llega")
     t0 = utcnow()
 
-    assert run_once(app, t0) == 0
+    assert send_due(app, t0) == 0
     assert rows(app)[0].next_attempt_at == t0 + timedelta(seconds=10)
-    assert run_once(app, t0 + timedelta(seconds=10)) == 0
+    assert send_due(app, t0 + timedelta(seconds=10)) == 0
     assert rows(app)[0].next_attempt_at == t0 + timedelta(seconds=30)  # 10 s, then 20 s
-    assert run_once(app, t0 + timedelta(seconds=30)) == 0
+    assert send_due(app, t0 + timedelta(seconds=30)) == 0
     [row] = rows(app)
     assert (row.status, row.attempts) == (MailStatus.DEAD, 3)
     assert "refused" in row.last_error.lower()
 
     mailbox = smtp_server(port=port)
-    assert run_once(app, t0 + timedelta(days=1)) == 0  # dead letters are not retried
+    assert send_due(app, t0 + timedelta(days=1)) == 0  # dead letters are not retried
     assert mailbox.envelopes == []
 
     status = app.test_cli_runner().invoke(args=["mail", "status"])
@@ -370,7 +399,7 @@ def test_retry_delay_doubles_up_to_six_hours(make_app):
     now = utcnow()
     delays = []
     for _ in range(3):
-        run_once(app, now)
+        send_due(app, now)
         next_at = rows(app)[0].next_attempt_at
         delays.append((next_at - now).total_seconds())
         now = next_at
@@ -380,14 +409,16 @@ def test_retry_delay_doubles_up_to_six_hours(make_app):
 # --- Workers: killed mid-run, concurrent, CLI ---------------------------------------------
 
 
-def _start_worker(database_url: str, mail_url: str, log: Path) -> subprocess.Popen:
+def _start_worker(
+    database_url: str, mail_url: str, log: Path, lease_seconds: float = 1
+) -> subprocess.Popen:
     env = dict(
         os.environ,
         FLASK_APP="webapp.app",
         DATABASE_URL=database_url,
         SECRET_KEY="test-secret-key",
         MAIL_URL=mail_url,
-        MAIL_LEASE_SECONDS="1",
+        MAIL_LEASE_SECONDS=str(lease_seconds),
         PYTHONUNBUFFERED="1",
     )
     with log.open("ab") as out:
@@ -400,7 +431,7 @@ def _start_worker(database_url: str, mail_url: str, log: Path) -> subprocess.Pop
         )
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:
+def _wait_for(condition, what: str, timeout: float = DEADLINE) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -409,35 +440,78 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 
 def test_worker_killed_mid_run_loses_nothing(make_app, smtp_server, database_url, tmp_path):
-    mailbox = smtp_server(delay=0.2)
+    mailbox = smtp_server()
+    mailbox.hold_after = 3  # the 4th message waits at the server: the worker is mid-batch
     app = make_app(MAIL_URL=mailbox.url)
     queue(app, 15)
     log = tmp_path / "worker.log"
 
     first = _start_worker(database_url, mailbox.url, log)
     try:
-        _wait_for(lambda: len(mailbox.envelopes) >= 3, 15, "the first deliveries")
+        _wait_for(mailbox.holding.is_set, "the worker to be sending its 4th message")
     finally:
         first.kill()  # SIGKILL: no chance to clean up
         first.wait()
+        mailbox.release.set()  # the held message is refused: it was never accepted
     statuses = [m.status for m in rows(app)]
-    assert statuses.count(MailStatus.SENT) < 15
-    assert MailStatus.SENDING in statuses  # claimed by the dead worker, under its lease
+    assert statuses.count(MailStatus.SENT) == 3
+    assert statuses.count(MailStatus.SENDING) == 7  # the rest of its batch, under its lease
+    assert statuses.count(MailStatus.PENDING) == 5
 
     second = _start_worker(database_url, mailbox.url, log)
     try:
-        _wait_for(
-            lambda: all(m.status == MailStatus.SENT for m in rows(app)), 20, "all messages sent"
-        )
+        _wait_for(lambda: all(m.status == MailStatus.SENT for m in rows(app)), "all sent")
     finally:
         second.send_signal(signal.SIGTERM)
-        assert second.wait(10) == 0  # a clean exit on SIGTERM
+        assert second.wait(DEADLINE) == 0  # a clean exit on SIGTERM
 
     delivered = [m["Message-ID"] for m in mailbox.messages()]
-    assert {m.message_id for m in rows(app)} == set(delivered)
-    assert len(delivered) - 15 <= 1  # only the message in flight at the kill may come twice
+    assert sorted(delivered) == sorted(m.message_id for m in rows(app))  # each exactly once
     output = log.read_text()
     assert "sent #" in output and "mail worker stopped" in output
+
+
+def test_killed_after_the_server_accepted_it_goes_again_with_the_same_message_id(
+    make_app, smtp_server, database_url, tmp_path
+):
+    """Delivery is at least once: the server accepted a message, the worker died before
+    recording it. After the lease it is sent again, under the same Message-ID, so the
+    receiving side can tell the copy."""
+    mailbox = smtp_server()
+    app = make_app(MAIL_URL=mailbox.url)
+    [mail_id] = queue(app)
+    # From the moment the server accepts the message, hold its row (a row lock on PostgreSQL,
+    # the write lock on SQLite): the worker cannot record it sent before it is killed.
+    engine = make_engine(database_url)
+    hold = engine.connect()
+
+    def hold_the_row(_envelope) -> None:
+        mailbox.on_accept = None  # the first time only
+        touch = update(MailMessage).where(MailMessage.id == mail_id)
+        hold.execute(touch.values(attempts=MailMessage.attempts))
+
+    mailbox.on_accept = hold_the_row
+
+    worker = _start_worker(database_url, mailbox.url, tmp_path / "worker.log", lease_seconds=600)
+    try:
+        _wait_for(lambda: len(mailbox.envelopes) == 1, "the server to accept the message")
+    finally:
+        worker.kill()
+        worker.wait()
+        hold.rollback()
+        hold.close()
+        engine.dispose()
+    [row] = rows(app)
+    assert row.status == MailStatus.SENDING  # accepted by the server, not recorded
+
+    assert send_due(app) == 0  # not while the dead worker's lease lasts
+    after_lease = row.locked_until + timedelta(seconds=1)
+    # (On PostgreSQL the dead worker's connection may hold the row a moment longer.)
+    _wait_for(lambda: send_due(app, after_lease) == 1, "the message to be sent again")
+
+    first, again = mailbox.messages()
+    assert first["Message-ID"] == again["Message-ID"] == row.message_id
+    assert rows(app)[0].status == MailStatus.SENT
 
 
 def test_a_worker_whose_lease_ran_out_does_not_send_again(make_app, tmp_path):
@@ -448,7 +522,7 @@ def test_a_worker_whose_lease_ran_out_does_not_send_again(make_app, tmp_path):
         [stale] = claim(db.session, app.config, t0, set())
         assert stale.attachments == []  # loaded: all it needs to send
     # ... its lease runs out, another worker takes the message over and sends it ...
-    assert run_once(app, t0 + timedelta(seconds=2)) == 1
+    assert send_due(app, t0 + timedelta(seconds=2)) == 1
     # ... and the slow worker, getting to it at last, leaves it alone.
     with app.app_context():
         late = deliver(db.session, transport_from_config(app.config), app.config, stale, t0)
@@ -473,13 +547,13 @@ def test_two_workers_do_not_send_the_same_message(make_app, smtp_server):
 
     def worker() -> None:
         barrier.wait()
-        counts.append(run_once(app))
+        counts.append(send_due(app))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(DEADLINE)
 
     delivered = [m["Message-ID"] for m in mailbox.messages()]
     assert sorted(delivered) == sorted(m.message_id for m in rows(app))  # each exactly once

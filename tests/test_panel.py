@@ -14,60 +14,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from tests.test_accounts import sign_in
-from tests.test_invoicing import RECEPTOR, RFC, start, ticket_data
-from webapp.accounts.passwords import hash_password
-from webapp.demo.invoices import load_invoices
+from tests.flows import PASSWORD, RFC, public_ids, sign_in, stamp
 from webapp.extensions import db
-from webapp.models import Account, Invoice, InvoiceStatus, MailMessage
+from webapp.models import Invoice, InvoiceStatus, MailMessage
 from webapp.panel.query import PAGE_SIZE
 
-PASSWORD = "Gaviota-Demo-2026"  # noqa: S105
 MX = ZoneInfo("America/Mexico_City")
-OTHER_RFC = "GODE561231GR8"
-
-
-def _account(rfc: str, email: str) -> int:
-    now = datetime.now(UTC)
-    account = Account(
-        rfc=rfc,
-        email=email,
-        email_verified_at=now,
-        password_hash=hash_password(PASSWORD),
-        password_changed_at=now,
-    )
-    db.session.add(account)
-    db.session.commit()
-    return account.id
-
-
-@pytest.fixture
-def people(app, demo):
-    """Ingrid (RFC, email ingrid@…) and Pedro (another RFC), both verified."""
-    with app.app_context():
-        return {
-            "ingrid": _account(RFC, RECEPTOR["email"]),
-            "pedro": _account(OTHER_RFC, "pedro@example.com"),
-        }
-
-
-def stamp(client, ticket, **extra) -> str:
-    """Invoice `ticket` through the portal; the invoice's public id."""
-    key = start(client, ticket["branch_id"])
-    r = client.post("/facturar/demo/ticket", data=ticket_data(ticket, key, **extra))
-    assert r.status_code == 303, r.get_data(as_text=True)
-    return r.headers["Location"].rsplit("/", 1)[-1]
-
-
-@pytest.fixture
-def stamped(app, client, demo, people):
-    """Ingrid, signed in, invoiced the three fresh tickets."""
-    assert sign_in(client, RFC, PASSWORD).status_code == 303
-    return [stamp(client, t) for t in demo["fresh"]]
-
-
-def public_ids(html: str) -> list[str]:
-    return re.findall(r'name="f" value="([^"]+)"', html)
 
 
 def test_the_panel_lists_what_the_account_invoiced_newest_first(app, client, stamped):
@@ -167,15 +119,6 @@ def test_csv_and_xlsx_of_the_filtered_list(app, client, stamped):
     )
     only_one = client.get(f"/facturas/exportar.csv?q={expected[0][0][:8]}")
     assert len(list(csv.reader(io.StringIO(only_one.data.decode("utf-8-sig"))))) == 2
-
-
-@pytest.fixture
-def history(app, people):
-    """80 history invoices for Ingrid over three years (no files), plus nothing for Pedro."""
-    with app.app_context():
-        account = db.session.get(Account, people["ingrid"])
-        load_invoices(db.session, account, 80, datetime.now(UTC), seed=7)
-    return people
 
 
 def test_keyset_pages_walk_every_row_once(app, client, history):

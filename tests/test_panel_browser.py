@@ -13,8 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.test_panel import PASSWORD, history, people, stamped  # noqa: F401 (fixtures)
-from tests.test_profile_browser import sign_in
+from tests.flows import PASSWORD, browser_sign_in
 from webapp.extensions import db
 from webapp.models import Invoice
 from webapp.panel.query import PAGE_SIZE
@@ -34,10 +33,10 @@ def rows(page):
     return page.locator("#resultados tbody tr:not(.more)")
 
 
-def test_panel_with_htmx(page, live_server, app, stamped, history):  # noqa: F811
+def test_panel_with_htmx(page, live_server, app, stamped, history):
     files = _stamped_files(app, stamped)
     app.config["WTF_CSRF_ENABLED"] = True  # the forms and htmx carry their tokens
-    sign_in(page, live_server, PASSWORD)
+    browser_sign_in(page, live_server, PASSWORD)
     page.get_by_role("link", name="Mis facturas").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Mis facturas")
     expect(rows(page)).to_have_count(PAGE_SIZE)
@@ -96,13 +95,13 @@ def test_panel_with_htmx(page, live_server, app, stamped, history):  # noqa: F81
     assert page.errors == []
 
 
-def test_panel_without_javascript(browser, live_server, app, stamped, history):  # noqa: F811
+def test_panel_without_javascript(browser, live_server, app, stamped, history):
     files = _stamped_files(app, stamped)
     app.config["WTF_CSRF_ENABLED"] = True  # the forms carry their tokens, as in production
     context = browser.new_context(java_script_enabled=False, accept_downloads=True)
     page = context.new_page()
     try:
-        sign_in(page, live_server, PASSWORD)
+        browser_sign_in(page, live_server, PASSWORD)
         page.goto(live_server + "/facturas/")
         expect(rows(page)).to_have_count(PAGE_SIZE)
         page.get_by_label("Estado").select_option("vigente")

@@ -9,11 +9,19 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.test_accounts import EMAIL, GOOD_PASSWORD, RFC, complete, mails, sign_in
-from tests.test_browser import _account
-from tests.test_invoicing import start, ticket_data
-from tests.test_mail import smtp_server  # noqa: F401 (fixture)
+from tests.flows import (
+    EMAIL,
+    GOOD_PASSWORD,
+    RFC,
+    complete,
+    mails,
+    registered_account,
+    sign_in,
+    start,
+    ticket_data,
+)
 from webapp.extensions import db
+from webapp.mail.cli import app_sessions
 from webapp.mail.worker import run_once
 from webapp.models import Account, CustomerProfile, Invoice
 
@@ -274,13 +282,13 @@ def test_invoices_delivered_to_the_new_address_become_the_accounts(app, customer
         assert invoice.account_id == account(app).id
 
 
-def test_the_link_through_a_real_smtp_server(make_app, smtp_server):  # noqa: F811
+def test_the_link_through_a_real_smtp_server(make_app, smtp_server):
     mailbox = smtp_server()
     app = make_app(MAIL_URL=mailbox.url)
     client = app.test_client()
     complete(app, client, "modern")
     change_email(client)
-    run_once(app)
+    run_once(app_sessions(app), app.config)
     [message] = [m for m in mailbox.messages() if m["To"] == NEW]
     link = re.search(r"http://localhost(/cuenta/perfil/correo/\S+)", message.get_content())
     assert client.post(link.group(1)).status_code == 200
@@ -290,7 +298,7 @@ def test_the_link_through_a_real_smtp_server(make_app, smtp_server):  # noqa: F8
 def test_every_form_carries_its_csrf_token(make_app):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
-    _account(app)
+    registered_account(app)
     page = client.get("/cuenta/entrar").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     signin = {"identifier": RFC, "password": PASSWORD, "csrf_token": token}

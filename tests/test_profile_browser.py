@@ -9,21 +9,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import _account
+from tests.flows import RFC, browser_sign_in, registered_account
 
 pytestmark = pytest.mark.browser
 
-RFC = "XOJI740919U48"
 BAD_CP = "Ese código postal no está en el catálogo del SAT"
 SAVED = "Guardamos sus datos fiscales."
-
-
-def sign_in(page, base: str, password: str) -> None:
-    page.goto(base + "/cuenta/entrar")
-    page.get_by_label("RFC o correo electrónico").fill(RFC)
-    page.get_by_label("Contraseña", exact=True).fill(password)
-    page.get_by_role("button", name="Entrar").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mi cuenta")
 
 
 def opened(page, dialog) -> None:
@@ -45,7 +36,7 @@ def fill_profile(scope, cp: str, js: bool) -> None:
 
 
 def test_fiscal_profile_in_a_modal_dialog(page, live_server, app):
-    sign_in(page, live_server, _account(app))
+    browser_sign_in(page, live_server, registered_account(app))
     opener = page.get_by_role("link", name="Datos fiscales", exact=True)
     opener.click()
     dialog = page.get_by_role("dialog", name="Datos fiscales")
@@ -81,7 +72,7 @@ def test_fiscal_profile_page_without_javascript(browser, live_server, app):
     context = browser.new_context(java_script_enabled=False, locale="en-US")
     page = context.new_page()
     try:
-        sign_in(page, live_server, _account(app))
+        browser_sign_in(page, live_server, registered_account(app))
         page.get_by_role("link", name="Datos fiscales", exact=True).click()
         page.wait_for_url("**/cuenta/perfil/")
         fill_profile(page, cp="00000", js=False)

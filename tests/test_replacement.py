@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from tests.test_cancellation import (
+from tests.flows import (
     INGRID,
     LARGE,
     SMALL,
@@ -19,16 +19,16 @@ from tests.test_cancellation import (
     make_invoice,
     now,
     sandbox,
+    text_of,
     ticket_states,
 )
-from tests.test_cfdi_pdf import text_of
 from webapp.cfdi.pac import PacError
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.extensions import db
 from webapp.fiscal.receptor import Receptor
-from webapp.invoicing import services
 from webapp.issuing import cancel, issue, replace
 from webapp.models import CancelRequest, CancelStatus, Invoice, InvoiceStatus, TicketStatus
+from webapp.wiring import stamping
 
 CFDI = {"cfdi": "http://www.sat.gob.mx/cfd/4"}
 FIXED = Receptor(INGRID.rfc, "INGRID XODAR JIMENEZ", "76028", "612", "G01")
@@ -51,15 +51,16 @@ def changes(receptor: Receptor = FIXED, forma_pago: str = "04", email=None) -> r
 
 
 def do_replace(app, original: Invoice, pac=None, key=None, **kwargs) -> Invoice:
+    """Replace `original` through the app's stamping service, whose provider is `pac` (the
+    test's sandbox by default)."""
+    stamping().providers.replace_deployment(pac or sandbox(app))
     return replace.replace(
         db.session,
         original,
         kwargs.pop("what", None) or changes(),
         now(),
         key=key or secrets.token_hex(8),
-        signer=services.signer_for(original.issuer),
-        pac=pac or sandbox(app),
-        render_pdf=services.pdf_for,
+        stamping=stamping(),
         **kwargs,
     )
 

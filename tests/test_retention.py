@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_invoicing import start, ticket_data
+from tests.flows import start, ticket_data
 from webapp import config
 from webapp.extensions import db
 from webapp.issuing import retention
@@ -131,14 +131,14 @@ def test_archived_files_are_still_downloaded_and_resent(app, demo):
 
 
 def test_queue_invoice_mail_attaches_the_archived_xml(app, demo):
-    from webapp.invoicing import services
+    from webapp.wiring import queue_invoice_mail
 
     location, _client = stamp(app, demo["fresh"][0])
     with app.test_request_context():
         invoice = invoice_at(location)
         xml = invoice.xml
         retention.archive_due(db.session, invoice.stamped_at + timedelta(days=DAYS), DAYS)
-        services.queue_invoice_mail(db.session, invoice, "ingrid@example.com")
+        queue_invoice_mail(db.session, invoice, "ingrid@example.com")
         db.session.commit()
         mail = db.session.scalars(select(MailMessage).order_by(MailMessage.id.desc())).first()
         assert [a.data for a in mail.attachments if a.filename.endswith(".xml")] == [xml]

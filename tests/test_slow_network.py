@@ -23,7 +23,7 @@ SLOW_3G = {
 
 def test_invoice_a_ticket_on_slow_3g(page, live_server, demo):
     ticket = demo["fresh"][0]
-    page.set_default_timeout(45_000)
+    page.set_default_timeout(120_000)  # each step takes seconds on Slow 3G, more on a busy box
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
     cdp.send("Network.emulateNetworkConditions", SLOW_3G)

@@ -23,12 +23,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "es_MX")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "America/Mexico_City")
 
-    from webapp import assets, errors, i18n, security, templating
+    from webapp import assets, errors, i18n, observability, security, templating, wiring
     from webapp.accounts.policy import from_settings
     from webapp.extensions import COMPRESS_DEFAULTS, compress, csrf, db, limiter, login_manager
+    from webapp.mail.outbox import MESSAGE_DOMAIN, message_domain
 
     app.config["SECURITY_POLICY"] = from_settings(app.config)
-    db.init_app(app)
+    observability.init_app(app)
+    db.init_app(app, info={MESSAGE_DOMAIN: message_domain(app.config)})
     login_manager.init_app(app)
     limiter.init_app(app)
     login_manager.login_view = "accounts.sign_in"
@@ -39,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.init_app(app)
     templating.init_app(app)
     assets.init_app(app)
+    wiring.init_app(app)
     for key, value in COMPRESS_DEFAULTS.items():
         app.config.setdefault(key, value)
     compress.init_app(app)

@@ -5,11 +5,13 @@ from flask import Flask
 
 def register_commands(app: Flask) -> None:
     from webapp.admin.cli import staff_cli
+    from webapp.datakey import data_key_cli
     from webapp.demo.cli import demo_cli
     from webapp.invoicing.cli import invoices_cli
     from webapp.kiosk.cli import kiosk_cli
     from webapp.mail.cli import mail_cli
     from webapp.migrate import db_cli
 
-    for group in (db_cli, mail_cli, demo_cli, invoices_cli, kiosk_cli, staff_cli):
+    groups = (db_cli, mail_cli, demo_cli, invoices_cli, kiosk_cli, staff_cli, data_key_cli)
+    for group in groups:
         app.cli.add_command(group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -24,19 +25,73 @@ def _flag(name: str, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() in TRUE
 
 
-def _secret_key(instance: Path) -> str:
-    """SECRET_KEY from the environment, else one generated once into instance/ and reused."""
-    if key := os.environ.get("SECRET_KEY"):
-        return key
-    path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
+def _instance_key(instance: Path, name: str) -> str:
+    """The key kept in instance/`name`, generated (random, mode 0600) on first use.
+
+    The file appears complete or not at all (written aside, then hard-linked into place), so
+    processes starting together agree on one key.
+    """
+    path = instance / name
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
     instance.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key)
+    aside = instance / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(aside, path)  # fails if another process was first: then its key is the key
+    except FileExistsError:
+        return _read_key(path)
+    except OSError:  # a file system without hard links: create it in place
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _read_key(path)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+    finally:
+        aside.unlink(missing_ok=True)
     return key
+
+
+def _read_key(path: Path) -> str:
+    if key := path.read_text().strip():
+        return key
+    raise RuntimeError(f"{path} is empty: set the key in the environment or restore the file")
+
+
+def _secret_key(instance: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once into instance/ and reused."""
+    return os.environ.get("SECRET_KEY") or _instance_key(instance, "secret_key")
+
+
+_warned_local_data_key = False
+
+
+def _data_key(instance: Path) -> str:
+    """DATA_KEY from the environment, else one generated once into instance/data_key and reused.
+
+    It encrypts the stored CSDs and PAC credentials (webapp.crypto): every process on every
+    machine needs the same one, and losing it loses them.
+    """
+    global _warned_local_data_key
+    if key := os.environ.get("DATA_KEY"):
+        return key
+    if os.environ.get("SECRET_KEY") and not _warned_local_data_key:
+        _warned_local_data_key = True
+        logging.getLogger(__name__).warning(
+            "SECRET_KEY is set in the environment but DATA_KEY is not: using %s of this "
+            "machine. Every process on every machine must use the same DATA_KEY; set it in "
+            "the environment too (README, Production).",
+            instance / "data_key",
+        )
+    return _instance_key(instance, "data_key")
 
 
 def check(settings: dict) -> None:
@@ -50,10 +105,24 @@ def check(settings: dict) -> None:
     days = settings.get("RETENTION_DAYS", 90)
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         raise RuntimeError(f"RETENTION_DAYS={days!r} must be a whole number of days, at least 1")
+    _check_logs(settings)
     for name, default in KIOSK_SETTINGS.items():
         value = settings.get(name, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise RuntimeError(f"{name}={value!r} must be a whole number, at least 1")
+
+
+def _check_logs(settings: dict) -> None:
+    from webapp.observability import FORMATS, LEVELS
+
+    log_format = settings.get("LOG_FORMAT", "text")
+    if log_format not in FORMATS:
+        raise RuntimeError(
+            f"LOG_FORMAT={log_format!r} is unknown; choose one of {', '.join(FORMATS)}"
+        )
+    level = settings.get("LOG_LEVEL", "INFO")
+    if not isinstance(level, str) or level.upper() not in LEVELS:
+        raise RuntimeError(f"LOG_LEVEL={level!r} is unknown; choose one of {', '.join(LEVELS)}")
 
 
 def _check_pac(settings: dict) -> None:
@@ -102,8 +171,11 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "PAC_API_URL": os.environ.get("PAC_API_URL"),
         "PAC_PRODUCTION": _flag("PAC_PRODUCTION"),
         "PAC_TIMEOUT_SECONDS": float(os.environ.get("PAC_TIMEOUT_SECONDS", "30")),
-        "DATA_KEY": os.environ.get("DATA_KEY"),
+        "DATA_KEY": _data_key(instance),
         "DEBUG": _flag("DEBUG"),
+        # Logs on stderr: "text" lines, or "json" (one object per line); the root logger's level.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text").strip().lower(),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper(),
         "DEV_MAILBOX": _flag("DEV_MAILBOX"),
         "CAPTCHA": os.environ.get("CAPTCHA", "on"),
         "REDIS_URL": os.environ.get("REDIS_URL"),

@@ -160,13 +160,7 @@ def check_csd(
 
 
 def _fernet(fernet: Fernet | None) -> Fernet:
-    return fernet or crypto.cipher_from_config(_app_config())
-
-
-def _app_config():
-    from flask import current_app
-
-    return current_app.config
+    return fernet or crypto.encryption_cipher()
 
 
 def load_signer(certificate: bytes, key: bytes, password: str) -> Signer:

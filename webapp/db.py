@@ -1,12 +1,11 @@
-"""One SQLAlchemy engine per app and one session per request (per app context)."""
+"""The engine settings and locking every process of the app shares (no Flask: the domain
+packages use it; the Flask extension binding a session to each app context is
+`webapp.extensions.Database`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -35,38 +34,3 @@ def lock_for_write(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("BEGIN IMMEDIATE"))
-
-
-@dataclass
-class _State:
-    engine: Engine
-    sessions: sessionmaker[Session]
-
-
-class Database:
-    """Flask extension: `db.session` is the current request's session."""
-
-    def init_app(self, app: Flask) -> None:
-        engine = make_engine(app.config["DATABASE_URL"])
-        app.extensions["db"] = _State(engine, sessionmaker(engine, expire_on_commit=False))
-        app.teardown_appcontext(self._close)
-
-    @staticmethod
-    def _state() -> _State:
-        return current_app.extensions["db"]
-
-    @property
-    def engine(self) -> Engine:
-        return self._state().engine
-
-    @property
-    def session(self) -> Session:
-        if "db_session" not in g:
-            g.db_session = self._state().sessions()
-        return g.db_session
-
-    @staticmethod
-    def _close(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()

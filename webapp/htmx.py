@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, render_template, request
+from flask import Response, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 
@@ -20,3 +20,12 @@ def render(template: str, block: str, status: int = 200, **context) -> Response:
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def redirect_any(url: str) -> Response:
+    """A redirect that htmx follows as a whole-page navigation too (204 + HX-Redirect)."""
+    if is_htmx():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)

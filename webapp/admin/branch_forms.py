@@ -1,13 +1,15 @@
 """Forms of the back office's branch and kiosk pages, and the branch rules they check.
 
 The CP is the CFDI's LugarExpedicion: it must be in SAT's c_CodigoPostal (the same check as
-the customer's CP, webapp.fiscal.receptor.check_cp).
+the customer's CP, webapp.fiscal.receptor.check_cp). The name and address are printed on the
+invoice's PDF: no control characters (webapp.fiscal.limits.check_text).
 """
 
 from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
+from webapp.fiscal.limits import CP_LENGTH, TEXT_MESSAGES, TextProblem, check_text
 from webapp.fiscal.problems import Problem
 from webapp.fiscal.receptor import check_cp
 from webapp.models import Branch, Ticket, TicketStatus
@@ -53,7 +56,7 @@ class BranchForm(FlaskForm):
     cp = StringField(
         _l("Código postal (lugar de expedición)"),
         filters=[_strip],
-        render_kw={"maxlength": 5, "inputmode": "numeric", "autocomplete": "off"},
+        render_kw={"maxlength": CP_LENGTH, "inputmode": "numeric", "autocomplete": "off"},
     )
     address = TextAreaField(
         _l("Dirección"), filters=[_strip], render_kw={"rows": 3, "maxlength": ADDRESS_MAX}
@@ -70,8 +73,7 @@ class BranchForm(FlaskForm):
     def validate_name(self, field) -> None:
         if not field.data:
             raise ValidationError(_l("Escriba el nombre de la sucursal."))
-        if len(field.data) > NAME_MAX:
-            raise ValidationError(_l("El nombre es demasiado largo."))
+        _check_text(field.data, NAME_MAX, _l("El nombre es demasiado largo."))
 
     def validate_cp(self, field) -> None:
         problem = check_cp(field.data)
@@ -79,8 +81,9 @@ class BranchForm(FlaskForm):
             raise ValidationError(CP_MESSAGES[problem])
 
     def validate_address(self, field) -> None:
-        if len(field.data or "") > ADDRESS_MAX:
-            raise ValidationError(_l("La dirección es demasiado larga."))
+        _check_text(
+            field.data, ADDRESS_MAX, _l("La dirección es demasiado larga."), line_breaks=True
+        )
 
 
 class KioskForm(FlaskForm):
@@ -93,8 +96,17 @@ class KioskForm(FlaskForm):
     def validate_name(self, field) -> None:
         if not field.data:
             raise ValidationError(_l("Escriba un nombre para reconocerlo, por ejemplo «Caja 1»."))
-        if len(field.data) > KIOSK_NAME_MAX:
-            raise ValidationError(_l("El nombre es demasiado largo."))
+        _check_text(field.data, KIOSK_NAME_MAX, _l("El nombre es demasiado largo."))
+
+
+def _check_text(value: str | None, limit: int, too_long, *, line_breaks: bool = False) -> None:
+    """ValidationError when `value` is longer than `limit` (`too_long` and the limit) or has
+    control characters; "|" is allowed (none of these fields is in the CFDI)."""
+    problem = check_text(value, limit, pipe=True, line_breaks=line_breaks)
+    if problem is TextProblem.TOO_LONG:
+        raise ValidationError(f"{too_long} {_(TEXT_MESSAGES[problem], max=limit)}")
+    if problem is not None:
+        raise ValidationError(_(TEXT_MESSAGES[problem]))
 
 
 # --- Rules (no Flask) ---------------------------------------------------------------------

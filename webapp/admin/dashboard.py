@@ -1,16 +1,29 @@
 """The dashboard's figures: invoices stamped today and this month, open tickets, failures,
-the PAC and the stamps used. Plain queries on the scoped tables (no Flask)."""
+the PAC, the stamps used and the invoices in each state (those stuck on the way to the PAC
+apart). Plain queries on the scoped tables (no Flask)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from webapp.cfdi.catalogs import MEXICO_CITY
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket, TicketStatus
+
+# An invoice still in one of these states this long after its last change is stuck: the
+# process that took it there died; `flask invoices reconcile` finishes or releases it.
+ON_THE_WAY = (InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, InvoiceStatus.STAMPING)
+STUCK_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class StateCount:
+    status: InvoiceStatus
+    count: int
+    stuck: int  # of `count`, those ON_THE_WAY for longer than STUCK_AFTER
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,11 @@ class Figures:
     needs_correction: int
     pending_cancellations: int
     last_failure: Invoice | None
+    states: list[StateCount]  # every InvoiceStatus, in the state machine's order
+
+    @property
+    def stuck(self) -> int:
+        return sum(state.stuck for state in self.states)
 
 
 def figures(
@@ -61,4 +79,21 @@ def figures(
         needs_correction=invoices(Invoice.needs_correction.is_(True)),
         pending_cancellations=invoices(Invoice.cancel_status == "pending"),
         last_failure=session.scalars(failure.order_by(Invoice.updated_at.desc()).limit(1)).first(),
+        states=states(session, issuer, branch_ids, now),
     )
+
+
+def states(
+    session: Session, issuer: Issuer, branch_ids: list[int] | None, now: datetime
+) -> list[StateCount]:
+    """Invoices per state, and how many of them are stuck: one GROUP BY query."""
+    stuck = and_(Invoice.status.in_(ON_THE_WAY), Invoice.updated_at < now - STUCK_AFTER)
+    query = (
+        select(Invoice.status, func.count(), func.count(case((stuck, 1))))
+        .where(Invoice.issuer_id == issuer.id)
+        .group_by(Invoice.status)
+    )
+    if branch_ids is not None:
+        query = query.where(Invoice.branch_id.in_(branch_ids))
+    found = {status: (count, late) for status, count, late in session.execute(query)}
+    return [StateCount(status, *found.get(status, (0, 0))) for status in InvoiceStatus]

@@ -23,13 +23,15 @@ from wtforms.validators import InputRequired
 
 from webapp.admin import bp, scope
 from webapp.admin.auth import current_staff, staff_required
+from webapp.cfdi.pac import PacError
 from webapp.extensions import db
 from webapp.htmx import render
-from webapp.invoicing import services
 from webapp.issuing import global_invoice as gi
 from webapp.issuing import issue
 from webapp.issuing.retention import files_of
 from webapp.models import Invoice, StaffRole
+from webapp.services.stamping import filename
+from webapp.wiring import signing_problem, stamping
 
 ADMIN = StaffRole.ISSUER_ADMIN
 LIST_LIMIT = 100
@@ -179,15 +181,15 @@ def global_stamp():
     branch = scope.branch(form.branch.data)
     issuer = branch.issuer
     period = form.period()
+    if problem := signing_problem(issuer):
+        return _page(form, 503, error=problem, branch=branch)
     try:
         invoice = gi.issue_global(
             db.session,
             branch,
             period,
             _now(),
-            signer=services.signer_for(issuer),
-            pac=services.pac_for(issuer),
-            render_pdf=services.pdf_for,
+            stamping=stamping(),
             key=_key_for(form, period),
         )
     except gi.GlobalError as problem:
@@ -206,17 +208,8 @@ def global_stamp():
         return _page(
             form, 409, error=_("Otra factura tomó tickets del periodo. Revise y vuelva a intentar.")
         )
-    except Exception:  # the PAC did not answer, no CSD...: the page says so, never a 500
-        current_app.logger.exception("global stamping interrupted")
-        db.session.rollback()
-        return _page(
-            _form(),
-            503,
-            error=_(
-                "No se pudo timbrar en este momento (el PAC no respondió o falta el CSD). "
-                "Intente de nuevo: no se duplicará la factura."
-            ),
-        )
+    except PacError:  # no answer: reconcile finishes it; the list shows it in process
+        return redirect(url_for("admin.global_invoices", aviso="en-proceso"), 303)
     if invoice.status is not issue.InvoiceStatus.STAMPED:
         return redirect(url_for("admin.global_invoices", aviso="en-proceso"), 303)
     return redirect(url_for("admin.global_invoices", aviso="timbrada"), 303)
@@ -226,15 +219,14 @@ def global_stamp():
 @staff_required(ADMIN)
 def global_correct(public_id: str):
     invoice = _global(public_id)
-    issuer = invoice.issuer
+    if problem := signing_problem(invoice.issuer):
+        return _page(_form(), 503, error=problem)
     try:
         new = gi.correct(
             db.session,
             invoice,
             _now(),
-            pac=services.pac_for(issuer),
-            signer=services.signer_for(issuer),
-            render_pdf=services.pdf_for,
+            stamping=stamping(),
             request_cancel=_request_cancel,
         )
     except gi.GlobalError as problem:
@@ -249,14 +241,8 @@ def global_correct(public_id: str):
                 error=failure.error.message,
             ),
         )
-    except Exception:
-        current_app.logger.exception("global correction interrupted")
-        db.session.rollback()
-        return _page(
-            _form(),
-            503,
-            error=_("No se pudo completar la corrección en este momento. Intente de nuevo."),
-        )
+    except PacError:  # the reissue was not answered: reconcile finishes it
+        return redirect(url_for("admin.global_invoices", aviso="en-proceso"), 303)
     notice = "corregida" if new is not None else "cancelada"
     return redirect(url_for("admin.global_invoices", aviso=notice), 303)
 
@@ -278,9 +264,7 @@ def global_file(public_id: str, ext: str):
         abort(404)
     response = make_response(data)
     response.headers["Content-Type"] = "application/xml" if ext == "xml" else "application/pdf"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{services.filename(invoice, ext)}"'
-    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename(invoice, ext)}"'
     return response
 
 

@@ -24,13 +24,14 @@ from webapp.admin.auth import current_staff, staff_required
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render
-from webapp.invoicing import services
 from webapp.invoicing.forms import EmailForm
 from webapp.issuing import cancel, replace, retention
 from webapp.models import CancelStatus, Invoice, InvoiceStatus, StaffRole, Ticket, invoice_ticket
 from webapp.panel import query
 from webapp.panel.forms import FilterForm
-from webapp.panel.routes import cancel_state, list_response, state_of
+from webapp.panel.listing import cancel_state, list_response, state_of
+from webapp.services.stamping import filename
+from webapp.wiring import queue_invoice_mail, stamping
 
 ADMIN = StaffRole.ISSUER_ADMIN
 FILTERS = ("q", "desde", "hasta", "rfc", "sucursal", "estado", "total_min", "total_max")
@@ -197,7 +198,7 @@ def invoices():
 def invoices_refresh():
     """Ask the PAC about every pending cancellation of the issuer."""
     outcome = cancel.refresh_pending(
-        db.session, scope.invoices_query(), services.pac_for(scope.issuer()), datetime.now(UTC)
+        db.session, scope.invoices_query(), stamping().pac_for(scope.issuer()), datetime.now(UTC)
     )
     summary = "-".join(str(outcome[k]) for k in ("cancelled", "rejected", "pending", "error"))
     return redirect(url_for(".invoices", resultado=summary), 303)
@@ -242,7 +243,7 @@ def _detail(invoice: Invoice, form: CancelForm | None = None, status: int = 200,
         history=cancel.history_of(db.session, invoice),
         has_files=retention.files_of(db.session, invoice).xml is not None,
         can_cancel=_can_cancel(),
-        sandbox=isinstance(services.pac_for(invoice.issuer), SandboxPac),
+        sandbox=isinstance(stamping().pac_for(invoice.issuer), SandboxPac),
         cancellable=invoice.status.value == "stamped"
         and invoice.cancel_status is not CancelStatus.PENDING,
         form=form,
@@ -279,8 +280,8 @@ def invoice_download(public_id: str, ext: str):
     if body is None:
         abort(404, description=_("Esta factura no tiene archivos (es un dato de demostración)."))
     response = Response(body, mimetype="application/xml" if ext == "xml" else "application/pdf")
-    filename = services.filename(found, ext)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    name = filename(found, ext)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -295,7 +296,7 @@ def invoice_resend(public_id: str):
     if retention.files_of(db.session, found).xml is None:
         form.email.errors = [_("Esta factura no tiene archivos (es un dato de demostración).")]
     elif form.validate_on_submit():
-        services.queue_invoice_mail(db.session, found, form.addresses)
+        queue_invoice_mail(db.session, found, form.addresses)
         found.last_sent_at = datetime.now(UTC)
         db.session.commit()
         if not is_htmx():
@@ -332,7 +333,7 @@ def invoice_cancel(public_id: str):
             db.session,
             found,
             form.motive.data,
-            services.pac_for(found.issuer),
+            stamping().pac_for(found.issuer),
             datetime.now(UTC),
             form.replacement_uuid.data or None,
             staff_id=current_staff().id,
@@ -355,7 +356,7 @@ def invoice_sandbox_answer(public_id: str):
     """Sandbox only: answer a pending cancellation as the receptor would (buzón tributario),
     then record the outcome, so the whole flow can be tried without a real receptor."""
     found = scope.invoice(public_id)
-    pac = services.pac_for(found.issuer)
+    pac = stamping().pac_for(found.issuer)
     if not isinstance(pac, SandboxPac):
         abort(404)
     if found.cancel_status is CancelStatus.PENDING and found.uuid:
@@ -370,7 +371,7 @@ def invoice_cancel_status(public_id: str):
     """Ask the PAC whether the receptor answered a pending cancellation."""
     found = scope.invoice(public_id)
     try:
-        cancel.refresh(db.session, found, services.pac_for(found.issuer), datetime.now(UTC))
+        cancel.refresh(db.session, found, stamping().pac_for(found.issuer), datetime.now(UTC))
     except cancel.CancelError as error:
         return _detail(found, status=422, error=error.translated(_))
     notice = {"cancelled": "cancelada", "rejected": "rechazada"}.get(

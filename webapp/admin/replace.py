@@ -22,11 +22,12 @@ from webapp.cfdi.pac import PacError
 from webapp.extensions import db
 from webapp.fiscal import catalogs
 from webapp.htmx import is_htmx, render
-from webapp.invoicing import messages, services
+from webapp.invoicing import messages
 from webapp.invoicing.forms import TicketForm, check_receptor_data, fill_receptor_choices, show
 from webapp.issuing import cancel, issue, replace
 from webapp.mail import validate_address
 from webapp.models import Invoice, InvoiceStatus, StaffRole
+from webapp.wiring import stamping
 
 ADMIN = StaffRole.ISSUER_ADMIN
 REFUSALS = {
@@ -146,10 +147,7 @@ def invoice_replace(public_id: str):
             changes,
             datetime.now(UTC),
             key=form.key.data or secrets.token_urlsafe(24),
-            signer=services.signer_for(original.issuer),
-            pac=services.pac_for(original.issuer),
-            render_pdf=services.pdf_for,
-            on_stamped=services.mail_when_stamped(session),
+            stamping=stamping(),
             staff_id=current_staff().id,
         )
     except replace.ReplaceError as refused:

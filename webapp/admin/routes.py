@@ -23,10 +23,10 @@ from webapp.admin.auth import current_staff, staff_required
 from webapp.admin.forms import StaffPasswordForm, StaffRecoverForm, StaffSignInForm
 from webapp.captcha import store as captcha
 from webapp.extensions import db, limiter
-from webapp.invoicing.services import pac_status
 from webapp.mail import queue_mail
 from webapp.models import Issuer, StaffMember, StaffRole
 from webapp.security import local_path
+from webapp.wiring import signing_problem, stamping
 
 FAILURES = "staff_signin_failures"
 
@@ -202,7 +202,13 @@ def home():
         return redirect(url_for("admin.issuers"), 303)
     issuer = scope.issuer()
     figures = dashboard.figures(db.session, issuer, scope.branch_ids(), datetime.now(UTC))
-    return render_template("admin/home.html", issuer=issuer, figures=figures, pac=pac_status())
+    return render_template(
+        "admin/home.html",
+        issuer=issuer,
+        figures=figures,
+        pac=stamping().providers.status(),
+        signing_problem=signing_problem(issuer),
+    )
 
 
 @bp.route("/emisores", methods=["GET", "POST"])

@@ -26,6 +26,7 @@ from wtforms.fields.choices import SelectChoice
 
 from webapp.config import PACS
 from webapp.fiscal import catalogs, matrix
+from webapp.fiscal.limits import CP_LENGTH, LEGAL_NAME_MAX, MAX_FOLIO, SERIE_MAX
 from webapp.fiscal.problems import Problem
 from webapp.fiscal.receptor import check_cp, check_nombre, normalize_nombre
 from webapp.fiscal.rfc import PersonType, check_rfc, person_type
@@ -39,8 +40,8 @@ PERIODICIDADES = {
     "04": _l("Mensual"),
     "05": _l("Bimestral"),
 }
-SERIE = re.compile(r"[A-Z0-9-]{1,25}")
-MAX_FOLIO = 2_000_000_000  # Invoice.folio is a 32-bit integer
+# Stricter than the CFDI's [^|]{1,25}: the serie also names the invoice's files.
+SERIE = re.compile(rf"[A-Z0-9-]{{1,{SERIE_MAX}}}")
 
 
 def _strip(value):
@@ -62,12 +63,12 @@ class FiscalForm(FlaskForm):
     rfc = StringField(
         _l("RFC"), filters=[_upper], render_kw={"maxlength": 13, "autocapitalize": "characters"}
     )
-    legal_name = StringField(_l("Razón social"), render_kw={"maxlength": 254})
+    legal_name = StringField(_l("Razón social"), render_kw={"maxlength": LEGAL_NAME_MAX})
     regimen = SelectField(_l("Régimen fiscal"), choices=[], validate_choice=False)
     cp = StringField(
         _l("Código postal del domicilio fiscal"),
         filters=[_strip],
-        render_kw={"maxlength": 5, "inputmode": "numeric"},
+        render_kw={"maxlength": CP_LENGTH, "inputmode": "numeric"},
     )
 
     def fill_choices(self, rfc: str) -> None:
@@ -96,12 +97,18 @@ def check_fiscal(form: FiscalForm, issuer: Issuer, may_change_rfc: bool) -> dict
                 ),
             }.get(problem, _("El RFC debe tener 12 caracteres (persona moral) o 13 (física)."))
     person = None if "rfc" in errors else person_type(rfc)
-    name_problem = check_nombre(form.legal_name.data, person)
+    # Shorter than the CFDI's Nombre: the legal name goes in the subject of every invoice email.
+    name_problem = check_nombre(form.legal_name.data, person, max_length=LEGAL_NAME_MAX)
     if name_problem is not None:
         errors["legal_name"] = {
             Problem.EMPTY: _("Escriba la razón social."),
             Problem.FORMAT: _("La razón social no puede llevar «|»."),
-            Problem.TOO_LONG: _("La razón social es demasiado larga."),
+            Problem.TOO_LONG: _(
+                "La razón social admite como máximo %(max)s caracteres (tiene %(count)s): debe "
+                "caber, con la serie y el folio, en el asunto del correo de cada factura.",
+                max=LEGAL_NAME_MAX,
+                count=len(normalize_nombre(form.legal_name.data)),
+            ),
             Problem.HAS_SUFFIX: _(
                 "Escríbala sin el régimen societario (por ejemplo, sin «S.A. DE C.V.»), "
                 "como en la Constancia de Situación Fiscal."
@@ -143,7 +150,7 @@ WINDOW_KINDS = [
 
 
 class BillingForm(FlaskForm):
-    serie = StringField(_l("Serie"), filters=[_upper], render_kw={"maxlength": 25})
+    serie = StringField(_l("Serie"), filters=[_upper], render_kw={"maxlength": SERIE_MAX})
     next_folio = IntegerField(_l("Siguiente folio"), render_kw={"min": 1, "inputmode": "numeric"})
     window_kind = RadioField(_l("Plazo para facturar"), choices=WINDOW_KINDS, validate_choice=False)
     window_days = IntegerField(
@@ -193,8 +200,16 @@ def check_billing(form: BillingForm, highest_folio) -> tuple[dict[str, str], str
     """
     errors: dict[str, str] = {}
     serie = form.serie.data or ""
-    if not SERIE.fullmatch(serie):
-        errors["serie"] = _("La serie lleva de 1 a 25 letras, números o guiones.")
+    if len(serie) > SERIE_MAX:
+        errors["serie"] = _(
+            "La serie admite como máximo %(max)s caracteres (tiene %(count)s).",
+            max=SERIE_MAX,
+            count=len(serie),
+        )
+    elif not SERIE.fullmatch(serie):
+        errors["serie"] = _(
+            "La serie lleva de 1 a %(max)s letras, números o guiones.", max=SERIE_MAX
+        )
     folio = form.next_folio.data
     if folio is None or not 1 <= folio <= MAX_FOLIO:
         form.next_folio.errors = []  # IntegerField's own English message

@@ -1,7 +1,7 @@
 """Sample drafts and a test CSD, for tests, benchmarks and previews (never for real invoices).
 
 The emisor is SAT's published test taxpayer ESCUELA KEMPER URGATE, signing with a CSD from
-`webapp.demo.csd.make_test_csd` (a made-up authority: no PAC but the sandbox accepts it).
+`webapp.cfdi.testcsd.make_test_csd` (a made-up authority: no PAC but the sandbox accepts it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from decimal import Decimal
 from satcfdi.models import Signer
 
 from webapp.cfdi.draft import Draft, Line
-from webapp.demo.csd import make_test_csd
+from webapp.cfdi.testcsd import make_test_csd
 
 EMISOR_RFC = "EKU9003173C9"
 EMISOR_NOMBRE = "ESCUELA KEMPER URGATE"

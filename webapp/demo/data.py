@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from webapp.cfdi.amounts import line_amount, ticket_total
 from webapp.cfdi.draft import Line
+from webapp.cfdi.testcsd import make_test_csd
 from webapp.csd import store_csd
-from webapp.demo.csd import make_test_csd
 from webapp.models import Branch, Issuer, Ticket, TicketLine, TicketStatus
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from satcfdi.models.certificate import REGIMEN_SOCIETARIOS
 
 from webapp.fiscal import catalogs, matrix
+from webapp.fiscal.limits import NOMBRE_MAX, is_invisible_control
 from webapp.fiscal.problems import Problem
 from webapp.fiscal.rfc import PersonType, check_rfc, normalize_rfc, person_type
 
@@ -32,8 +33,9 @@ __all__ = [
     "strip_company_suffix",
 ]
 
-NOMBRE_MAX_LENGTH = 254
-"""The column's length (customer_profile.name). CFDI 4.0's XSD allows up to 300."""
+NOMBRE_MAX_LENGTH = NOMBRE_MAX
+"""254: the columns' length (customer_profile.name, invoice.receptor_nombre); CFDI 4.0's XSD
+allows up to 300 (see webapp.fiscal.limits)."""
 
 
 @dataclass
@@ -84,9 +86,6 @@ COMPANY_SUFFIXES: tuple[str, ...] = (
 
 _WORD = re.compile(r"[^\s.,]+")
 _WHITESPACE = re.compile(r"\s+")
-# Invisible characters XML 1.0 forbids (C0 controls that are not whitespace, U+FFFE, U+FFFF):
-# lxml refuses to put them in the CFDI and PostgreSQL refuses NUL in text.
-_NOT_XML = re.compile("[\x00-\x08\x0e-\x1b\ufffe\uffff]")
 
 
 def _fold(text: str) -> str:
@@ -103,11 +102,17 @@ _MAX_SUFFIX_WORDS = max(len(key) for key in _SUFFIX_KEYS)  # one letter per word
 
 def normalize_nombre(value: str | None) -> str:
     """The nombre as the Constancia prints it: trimmed, single spaces, capitals (accents, Ñ and
-    punctuation kept; the invisible control characters XML forbids dropped)."""
+    punctuation kept; invisible control characters dropped).
+
+    Control characters that are whitespace (tab, line breaks) become a space; the others (the
+    C0 controls XML 1.0 forbids, which lxml will not write in the CFDI; DEL and the C1 controls,
+    which the invoice email's subject refuses; noncharacters) are dropped.
+    """
     if not value:
         return ""
     value = unicodedata.normalize("NFC", value)
-    return _WHITESPACE.sub(" ", _NOT_XML.sub("", value)).strip().upper()
+    value = "".join(c for c in value if c.isspace() or not is_invisible_control(c))
+    return _WHITESPACE.sub(" ", value).strip().upper()
 
 
 def _suffix_start(nombre: str) -> int | None:
@@ -136,15 +141,22 @@ def strip_company_suffix(nombre: str) -> str:
     return nombre if start is None else nombre[:start].rstrip(" ,\t")
 
 
-def check_nombre(value: str | None, person: PersonType | None = None) -> Problem | None:
-    """EMPTY, FORMAT ("|", forbidden in CFDI), TOO_LONG, HAS_SUFFIX (persona moral with a
-    company-type suffix) or NOT_UPPERCASE (lowercase letters typed), in that order."""
+def check_nombre(
+    value: str | None, person: PersonType | None = None, max_length: int = NOMBRE_MAX_LENGTH
+) -> Problem | None:
+    """EMPTY, FORMAT ("|", forbidden in CFDI), TOO_LONG (more than `max_length` characters once
+    normalised), HAS_SUFFIX (persona moral with a company-type suffix) or NOT_UPPERCASE
+    (lowercase letters typed), in that order.
+
+    An issuer's legal name passes `max_length=limits.LEGAL_NAME_MAX`: it must also fit in the
+    subject of the invoice email.
+    """
     nombre = normalize_nombre(value)
     if not nombre:
         return Problem.EMPTY
     if "|" in nombre:
         return Problem.FORMAT
-    if len(nombre) > NOMBRE_MAX_LENGTH:
+    if len(nombre) > max_length:
         return Problem.TOO_LONG
     if person is PersonType.MORAL and company_suffix(nombre) is not None:
         return Problem.HAS_SUFFIX

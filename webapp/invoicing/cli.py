@@ -9,8 +9,8 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.extensions import db
-from webapp.invoicing import services
-from webapp.issuing import issue, retention
+from webapp.issuing import retention
+from webapp.wiring import stamping
 
 invoices_cli = AppGroup("invoices", help="Invoices and stamping.")
 
@@ -21,22 +21,17 @@ invoices_cli = AppGroup("invoices", help="Invoices and stamping.")
     default=120,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Only invoices stuck in 'stamping' for at least this many seconds.",
+    help="Only invoices left on their way to the PAC for at least this many seconds.",
 )
 def reconcile_command(older_than: int) -> None:
-    """Resolve invoices stuck in "stamping": ask the PAC, never stamp a document twice."""
-    outcome = issue.reconcile(
-        db.session,
-        pac_for=services.pac_for,
-        signer_for=services.signer_for,
-        render_pdf=services.pdf_for,
-        older_than=timedelta(seconds=older_than),
-        now=datetime.now(UTC),
-    )
+    """Finish or release every invoice left on its way to the PAC (draft, signed, stamping):
+    ask the PAC first, never stamp a document twice; every stamp recorded queues its email."""
+    outcome = stamping().reconcile(db.session, datetime.now(UTC), timedelta(seconds=older_than))
     click.echo(
-        f"stamped by the PAC earlier and recorded now: {outcome['stamped']}; "
-        f"stamped now: {outcome['restamped']}; failed (tickets freed): {outcome['failed']}; "
-        f"provider did not answer, left for the next run: {outcome['pending']}"
+        f"stamped by the PAC earlier and recorded now: {outcome['recorded']}; "
+        f"stamped now: {outcome['stamped']}; released (tickets and folio free): "
+        f"{outcome['released']}; provider did not answer, left for the next run: "
+        f"{outcome['pending']}"
     )
 
 

@@ -13,6 +13,7 @@ from wtforms import EmailField, HiddenField, RadioField, SelectField, StringFiel
 from wtforms.validators import Regexp, ValidationError
 
 from webapp.fiscal import catalogs, matrix
+from webapp.fiscal.limits import CP_LENGTH, NOMBRE_MAX
 from webapp.fiscal.receptor import Receptor, check_receptor, normalize_nombre
 from webapp.fiscal.rfc import check_rfc, person_type
 from webapp.fiscal.ticket_input import normalize_number, parse_total
@@ -80,12 +81,20 @@ class TicketForm(Form):
     nombre = StringField(
         _l("Nombre o razón social"),
         filters=[_strip],
-        render_kw={"autocomplete": "name", "autocapitalize": "characters", "maxlength": 300},
+        render_kw={
+            "autocomplete": "name",
+            "autocapitalize": "characters",
+            "maxlength": NOMBRE_MAX,
+        },
     )
     cp = StringField(
         _l("Código postal"),
         filters=[_strip],
-        render_kw={"inputmode": "numeric", "autocomplete": "postal-code", "maxlength": 5},
+        render_kw={
+            "inputmode": "numeric",
+            "autocomplete": "postal-code",
+            "maxlength": CP_LENGTH,
+        },
     )
     regimen = SelectField(_l("Régimen fiscal"), choices=[], validate_choice=False)
     uso_cfdi = SelectField(_l("Uso del CFDI"), choices=[], validate_choice=False)

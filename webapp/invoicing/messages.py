@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from webapp.fiscal.limits import NOMBRE_MAX
 from webapp.issuing.lookup import TicketProblem
 
 TICKET = {
@@ -70,7 +71,7 @@ FISCAL = {
         "Escriba la razón social sin el régimen societario (por ejemplo, sin «S.A. DE C.V.»), "
         "como aparece en su Constancia de Situación Fiscal."
     ),
-    ("nombre", "too_long"): _l("El nombre es demasiado largo."),
+    ("nombre", "too_long"): _l("El nombre admite como máximo %(max)s caracteres.", max=NOMBRE_MAX),
     ("nombre", "format"): _l("El nombre no puede llevar el carácter «|»."),
     ("cp", "format"): _l("El código postal tiene 5 dígitos."),
     ("cp", "unknown"): _l(

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -21,8 +20,8 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.fiscal.ticket_input import normalize_number
-from webapp.htmx import is_htmx, render
-from webapp.invoicing import bp, flow, profile, services
+from webapp.htmx import is_htmx, redirect_any, render
+from webapp.invoicing import bp, flow, profile
 from webapp.invoicing.forms import (
     RECEPTOR_FIELDS,
     TICKET_FIELDS,
@@ -38,9 +37,10 @@ from webapp.invoicing.forms import (
 from webapp.invoicing.messages import NO_TICKETS
 from webapp.issuing import issue, retention
 from webapp.issuing.lookup import TicketProblem
-from webapp.kiosk.web import current as on_kiosk
-from webapp.kiosk.web import redirect_any
+from webapp.kiosk_context import current as on_kiosk
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
+from webapp.services.stamping import Result, filename
+from webapp.wiring import queue_invoice_mail, stamping
 
 BRANCH_COOKIE = "sucursal_{}"
 RESEND_INTERVAL_SECONDS = 600
@@ -240,6 +240,12 @@ def ticket(slug: str):
     found = outcome.check.ticket if outcome.check else None
     ticket_ids = list(ids) + ([found.id] if found else [])
     if not outcome.ok or not ticket_ids:
+        done = issue.by_key(db.session, form.key.data or "")
+        if done is not None and _same_request(done, state, form):
+            # Another press of this same form reserved the ticket while this one was being
+            # checked ("ya fue facturado" by this very form): the same answer as that press.
+            flow.remember_invoice(done.public_id)
+            return _stamp_and_show(issuer, done)
         if not ticket_ids and "ticket_number" not in outcome.errors:
             form.ticket_number.errors = [NO_TICKETS]
         return _ticket_page(issuer, state, branch, added, form, 422, resend=_resend_offer(outcome))
@@ -272,57 +278,37 @@ def _generate(issuer, state, branch, form, outcome, ticket_ids, added):
         idempotency_key=form.key.data or flow.new_key(),
         account_id=current_user.account.id if current_user.is_authenticated else None,
     )
-    session = db.session
-    try:
-        invoice = issue.reserve(session, request_, _now())
-    except issue.TicketsTaken:
+    stamped = stamping().issue(db.session, request_, issuer, _now())
+    if stamped.result is Result.TAKEN:
         form.ticket_number.errors = [
             _("Uno de los tickets acaba de facturarse. Revise la lista e intente de nuevo.")
         ]
         return _ticket_page(issuer, state, branch, added, form, 409)
-    flow.remember_invoice(invoice.public_id)
-    profile.remember(outcome.receptor, outcome.email)
-    db.session.commit()
-    return _stamp_and_show(issuer, invoice)
+    if stamped.invoice is not None:
+        flow.remember_invoice(stamped.invoice.public_id)
+        profile.remember(outcome.receptor, outcome.email)
+    return _show(issuer, stamped)
 
 
 def _stamp_and_show(issuer, invoice):
-    session = db.session
-    try:
-        issue.stamp(
-            session,
-            invoice,
-            signer=services.signer_for(issuer),
-            pac=services.pac_for(issuer),
-            render_pdf=services.pdf_for,
-            on_stamped=services.mail_when_stamped(session),
-        )
-    except issue.StampingFailed as failure:
-        current_app.logger.warning("stamping refused: %s", failure.error)
+    """A second press of a form whose invoice exists: the same answer as the first."""
+    return _show(issuer, stamping().finish(db.session, invoice))
+
+
+def _show(issuer, stamped):
+    """The page of a stamping's outcome: the invoice (or the page that waits for it), or
+    why it could not be made."""
+    retry = url_for(".ticket", slug=issuer.slug)
+    if stamped.result is Result.UNAVAILABLE:
         return render_template(
-            "invoicing/failed.html",
-            issuer=issuer,
-            error=failure.error,
-            retry=url_for(".ticket", slug=issuer.slug),
+            "invoicing/failed.html", issuer=issuer, unavailable=True, retry=retry
+        ), 503
+    if stamped.result is Result.REFUSED:
+        return render_template(
+            "invoicing/failed.html", issuer=issuer, error=stamped.reason, retry=retry
         ), 502
-    except Exception:
-        current_app.logger.exception("stamping interrupted for %s", invoice.public_id)
-        session.rollback()
-        return render_template(
-            "invoicing/failed.html",
-            issuer=issuer,
-            error=None,
-            retry=url_for(".ticket", slug=issuer.slug),
-        ), 503
-    if invoice.status is not InvoiceStatus.STAMPED:
-        return render_template(
-            "invoicing/failed.html",
-            issuer=issuer,
-            error=None,
-            retry=url_for(".ticket", slug=issuer.slug),
-        ), 503
     flow.finish(issuer.slug)
-    return redirect(url_for(".invoice", public_id=invoice.public_id), 303)
+    return redirect(url_for(".invoice", public_id=stamped.invoice.public_id), 303)
 
 
 @bp.post("/<slug>/ticket/campo/<name>")
@@ -386,24 +372,43 @@ def resend(slug: str):
             or (now - invoice.last_sent_at).total_seconds() > RESEND_INTERVAL_SECONDS
         )
     ):
-        services.queue_invoice_mail(db.session, invoice, invoice.delivery_email)
+        queue_invoice_mail(db.session, invoice, invoice.delivery_email)
         invoice.last_sent_at = now
         db.session.commit()
     return render_template("invoicing/resent.html", issuer=issuer)
 
 
-def _own_invoice(public_id: str) -> Invoice:
+def _own_invoice(public_id: str, *, stamped: bool = True) -> Invoice:
     if not flow.owns(public_id):
         abort(404)
     invoice = db.session.scalar(select(Invoice).where(Invoice.public_id == public_id))
-    if invoice is None or invoice.status is not InvoiceStatus.STAMPED:
+    if invoice is None or (stamped and invoice.status is not InvoiceStatus.STAMPED):
         abort(404)
     return invoice
 
 
+WAIT_REFRESH_SECONDS = 3
+
+
 @bp.get("/factura/<public_id>")
 def invoice(public_id: str):
-    invoice = _own_invoice(public_id)
+    """The invoice; while it is still on its way to the PAC, a page that waits for it
+    (refreshing by itself, and polled by htmx), or why it could not be made."""
+    invoice = _own_invoice(public_id, stamped=False)
+    stamping().settle_if_left(db.session, invoice, _now())  # its process may be gone
+    if invoice.status in issue.PENDING:
+        return render(
+            "invoicing/pending.html", "waiting", 202, invoice=invoice, wait=WAIT_REFRESH_SECONDS
+        )
+    if invoice.status is InvoiceStatus.FAILED:
+        retry = url_for(".ticket", slug=invoice.issuer.slug)
+        return render_template(
+            "invoicing/failed.html", issuer=invoice.issuer, error=invoice.error, retry=retry
+        ), 502
+    if invoice.status is not InvoiceStatus.STAMPED:
+        abort(404)
+    if is_htmx() and request.headers.get("HX-Target") == "esperando":  # the wait is over
+        return redirect_any(url_for(".invoice", public_id=public_id))
     form = EmailForm(email=invoice.delivery_email)
     return render_template(
         "invoicing/result.html", invoice=invoice, email_form=form, sent=request.args.get("enviada")
@@ -419,9 +424,7 @@ def download(public_id: str, ext: str):
         abort(404)
     mimetype = "application/xml" if ext == "xml" else "application/pdf"
     response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{services.filename(invoice, ext)}"'
-    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename(invoice, ext)}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -431,7 +434,7 @@ def email(public_id: str):
     invoice = _own_invoice(public_id)
     form = EmailForm()
     if form.validate_on_submit():
-        services.queue_invoice_mail(db.session, invoice, form.addresses)
+        queue_invoice_mail(db.session, invoice, form.addresses)
         invoice.last_sent_at = _now()
         db.session.commit()
         return redirect(url_for(".invoice", public_id=public_id, enviada=1), 303)

@@ -401,18 +401,17 @@ def issue_global(
     period: Period,
     now: datetime,
     *,
-    signer,
-    pac,
-    render_pdf: Callable[[Invoice, bytes], bytes],
+    stamping,
     key: str | None = None,
 ) -> Invoice:
-    """Check, reserve and stamp the branch's global for `period`."""
+    """Check, reserve and stamp (through `stamping`, the stamping service) the branch's
+    global for `period`."""
     check_period(branch.issuer, period, now)
     invoice = reserve_global(
         session, branch.id, period, now, key or next_key(session, branch.id, period)
     )
     if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, InvoiceStatus.STAMPING):
-        issue.stamp(session, invoice, signer=signer, pac=pac, render_pdf=render_pdf)
+        stamping.stamp(session, invoice)
     return invoice
 
 
@@ -435,9 +434,7 @@ def correct(
     invoice: Invoice,
     now: datetime,
     *,
-    pac,
-    signer,
-    render_pdf: Callable[[Invoice, bytes], bytes],
+    stamping,
     request_cancel: Callable | None = None,
 ) -> Invoice | None:
     """Cancel the global with motive 04 and reissue it for the tickets it still holds.
@@ -462,7 +459,7 @@ def correct(
         CancelStatus.REJECTED,
     ):
         try:
-            request_cancel(session, invoice, MOTIVE_GLOBAL, pac, now)
+            request_cancel(session, invoice, MOTIVE_GLOBAL, stamping.pac_for(invoice.issuer), now)
         except cancel.CancelError as error:
             raise GlobalError("cancel_refused", error.message) from error
         session.refresh(invoice)
@@ -474,7 +471,7 @@ def correct(
         InvoiceStatus.SIGNED,
         InvoiceStatus.STAMPING,
     ):
-        issue.stamp(session, new, signer=signer, pac=pac, render_pdf=render_pdf)
+        stamping.stamp(session, new)
     return new
 
 

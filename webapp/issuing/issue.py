@@ -10,6 +10,7 @@ the next step, so a crash leaves a record that says where it stopped: one stuck 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,10 +37,12 @@ from webapp.models import (
     Ticket,
     TicketStatus,
     invoice_ticket,
+    new_public_id,
     utcnow,
 )
 
 INVOICEABLE = (TicketStatus.OPEN, TicketStatus.IN_GLOBAL)
+log = logging.getLogger(__name__)
 
 
 class TicketsTaken(Exception):
@@ -165,6 +168,7 @@ def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
     if failed is not None:
         session.execute(invoice_ticket.delete().where(invoice_ticket.c.invoice_id == failed.id))
         failed.status = InvoiceStatus.DRAFT
+        failed.public_id = new_public_id()  # whoever asked for the failed one keeps its URL
         failed.error = None
         failed.xml = failed.pdf = failed.uuid = None
         failed.is_global, failed.needs_correction = False, False
@@ -274,18 +278,29 @@ def stamp(
     pac: Pac,
     render_pdf: Callable[[Invoice, bytes], bytes],
     on_stamped: Callable[[Invoice], None] | None = None,
-    wait_seconds: float = 15.0,
+    wait_seconds: float = 2.0,
 ) -> Invoice:
-    """Take a draft to stamped, committing each state; StampingFailed if the PAC refuses.
+    """Take a reserved invoice to stamped, committing each state; StampingFailed if the
+    document cannot be made (it never reached the PAC) or the PAC refuses it: either way it
+    is recorded as failed and its tickets and folio are free again. A PacError that may
+    succeed later (no answer) leaves it in "stamping" for reconcile.
 
     Each transition is a conditional UPDATE, so of concurrent requests for one invoice only
-    one signs and only one calls the PAC; the others wait for its outcome (up to
-    `wait_seconds`, then return the invoice still "stamping" for reconcile). `on_stamped`
-    runs inside the commit that records the stamp (queue the email there: same transaction).
+    one signs and only one calls the PAC; the others wait for its outcome up to
+    `wait_seconds` and return the invoice as it then stands (still "stamping": the caller
+    shows a page that waits). `signer` may be a function giving the Signer, called only when
+    the invoice must be signed. `on_stamped` runs inside the commit that records the stamp
+    (queue the email there: same transaction).
     """
     if invoice.status is InvoiceStatus.DRAFT:
-        xml = sign(build(draft_of(invoice)), signer)
-        validate(xml)
+        try:
+            xml = sign(build(draft_of(invoice)), signer() if callable(signer) else signer)
+            validate(xml)
+        except PacError as error:
+            raise _failed(session, invoice, error) from error
+        except Exception as exc:  # noqa: BLE001 - a document that cannot be made: released
+            error = PacError("documento", f"{type(exc).__name__}: {exc}", retryable=False)
+            raise _failed(session, invoice, error) from exc
         _advance(session, invoice, InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, xml=xml)
     if invoice.status is InvoiceStatus.SIGNED and _advance(
         session, invoice, InvoiceStatus.SIGNED, InvoiceStatus.STAMPING
@@ -295,14 +310,13 @@ def stamp(
         except PacError as error:
             if error.retryable:  # the outcome is unknown: reconcile decides
                 raise
-            fail(session, invoice, error)
-            raise StampingFailed(invoice, error) from error
-        _record(session, invoice, stamped, render_pdf, on_stamped)
+            raise _failed(session, invoice, error) from error
+        record(
+            session, invoice, stamped, test=pac.test, render_pdf=render_pdf, on_stamped=on_stamped
+        )
         return invoice
     deadline = time.monotonic() + wait_seconds
-    while invoice.status in (InvoiceStatus.SIGNED, InvoiceStatus.STAMPING, InvoiceStatus.DRAFT):
-        if time.monotonic() > deadline:
-            break
+    while invoice.status in PENDING and time.monotonic() < deadline:
         time.sleep(0.05)
         session.refresh(invoice)
         session.commit()
@@ -311,12 +325,31 @@ def stamp(
     return invoice
 
 
+PENDING = (InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, InvoiceStatus.STAMPING)
+"""The states of an invoice on its way to the PAC."""
+
+
+def _failed(session: Session, invoice: Invoice, error: PacError) -> StampingFailed:
+    session.rollback()
+    session.refresh(invoice)
+    if invoice.status in PENDING:
+        fail(session, invoice, error)
+    return StampingFailed(invoice, error)
+
+
 def _advance(session: Session, invoice: Invoice, old, new, **values) -> bool:
-    """Move `invoice` from state `old` to `new` if nobody did it first; reload it either way."""
+    """Move `invoice` from state `old` to `new` if nobody did it first; reload it either way.
+
+    The idempotency key is part of the condition: a failed invoice's row is reused for the
+    next one (its folio), and a process that lost track of it must not move the new one."""
     won = (
         session.execute(
             update(Invoice)
-            .where(Invoice.id == invoice.id, Invoice.status == old)
+            .where(
+                Invoice.id == invoice.id,
+                Invoice.status == old,
+                _same_key(invoice.idempotency_key),
+            )
             .values(status=new, updated_at=utcnow(), **values)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -327,22 +360,93 @@ def _advance(session: Session, invoice: Invoice, old, new, **values) -> bool:
     return won
 
 
-def _record(session, invoice, stamped: Stamped, render_pdf, on_stamped) -> None:
-    invoice.xml = stamped.xml
-    invoice.uuid = stamped.uuid
-    invoice.stamped_at = stamped.fecha_timbrado
-    invoice.status = InvoiceStatus.STAMPED
-    invoice.pdf = render_pdf(invoice, stamped.xml)
-    if on_stamped:
-        on_stamped(invoice)
+def back_to_signed(session: Session, invoice: Invoice) -> bool:
+    """A "stamping" invoice the provider says it never stamped goes back to "signed", to be
+    sent again (the same document: the provider never stamps it twice)."""
+    return _advance(session, invoice, InvoiceStatus.STAMPING, InvoiceStatus.SIGNED)
+
+
+def _same_key(key: str | None):
+    return Invoice.idempotency_key.is_(None) if key is None else Invoice.idempotency_key == key
+
+
+def record(
+    session: Session,
+    invoice: Invoice,
+    stamped: Stamped,
+    *,
+    test: bool,
+    render_pdf: Callable[[Invoice, bytes], bytes] | None,
+    on_stamped: Callable[[Invoice], None] | None,
+) -> bool:
+    """Record the PAC's stamp of an invoice in "stamping", and queue what follows it in the
+    same commit; False when another process recorded it first (then nothing is queued).
+
+    Nothing after the PAC's answer may leave the stamp unrecorded: a PDF that fails to render
+    is left for the first download, and a failing `on_stamped` is rolled back alone (to its
+    savepoint) and logged.
+    """
+    won = (
+        session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice.id, Invoice.status == InvoiceStatus.STAMPING)
+            .values(
+                status=InvoiceStatus.STAMPED,
+                xml=stamped.xml,
+                uuid=stamped.uuid,
+                stamped_at=stamped.fecha_timbrado,
+                test_stamp=test,
+                error=None,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+    if not won:
+        session.rollback()
+        session.refresh(invoice)
+        return False
+    session.refresh(invoice)
+    if render_pdf is not None:
+        try:
+            invoice.pdf = render_pdf(invoice, stamped.xml)
+        except Exception:  # noqa: BLE001 - rendered again on the first download
+            log.exception("PDF of invoice %s not rendered; left for its first download", invoice.id)
+    if on_stamped is not None:
+        try:
+            with session.begin_nested():
+                on_stamped(invoice)
+        except Exception:  # noqa: BLE001 - the stamp is the legal record: it is kept
+            log.exception("after-stamp step of invoice %s failed; the stamp is kept", invoice.id)
     session.commit()
+    return True
 
 
-def fail(session: Session, invoice: Invoice, error: Exception) -> None:
-    """Record a refusal and free the tickets, which stay invoiceable."""
-    invoice.status = InvoiceStatus.FAILED
-    invoice.error = str(error)[:2000]
-    invoice.idempotency_key = None
+def fail(session: Session, invoice: Invoice, error: Exception) -> bool:
+    """Record that `invoice` will not be stamped and free its tickets, which stay
+    invoiceable; its folio goes to the next invoice. Only an invoice still on its way (draft,
+    signed, stamping) under the same idempotency key: False when another process settled it.
+    """
+    failed = session.execute(
+        update(Invoice)
+        .where(
+            Invoice.id == invoice.id,
+            Invoice.status.in_(PENDING),
+            _same_key(invoice.idempotency_key),
+        )
+        .values(
+            status=InvoiceStatus.FAILED,
+            error=str(error)[:2000],
+            idempotency_key=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not failed:
+        session.rollback()
+        session.refresh(invoice)
+        return False
     held = set(
         session.scalars(
             select(invoice_ticket.c.ticket_id).where(
@@ -361,49 +465,44 @@ def fail(session: Session, invoice: Invoice, error: Exception) -> None:
         ):
             ticket.status = TicketStatus.OPEN
     session.commit()
+    session.refresh(invoice)
+    return True
 
 
-def reconcile(
-    session: Session,
-    *,
-    pac_for: Callable[[Issuer], Pac],
-    signer_for: Callable[[Issuer], object],
-    render_pdf: Callable[[Invoice, bytes], bytes],
-    older_than: timedelta,
-    now: datetime,
-) -> dict[str, int]:
-    """Resolve invoices stuck in "stamping": ask the issuer's provider whether it stamped each.
+ABANDONED_AFTER = timedelta(seconds=30)
+"""A draft or signed invoice untouched this long was left by a process that died: signing
+takes milliseconds. It never reached the PAC, so it may be released or finished safely (and
+should a living process still be at it, the conditional transitions let only one go on)."""
 
-    Stamped there → recorded here. Never stamped → stamped now (the provider refuses a CFDI
-    whose Fecha is past the SAT's 72 h: then it fails and its tickets are freed). When the
-    provider cannot answer (a retryable error), the invoice stays in "stamping" for the next
-    run: freeing its tickets could give a ticket a second invoice.
-    """
-    outcome = {"stamped": 0, "restamped": 0, "failed": 0, "pending": 0}
-    stuck = session.scalars(
-        select(Invoice).where(
-            Invoice.status == InvoiceStatus.STAMPING, Invoice.updated_at < now - older_than
-        )
+
+def abandoned(session: Session, now: datetime, after: timedelta = ABANDONED_AFTER):
+    """Invoices on their way to the PAC and untouched for `after`: drafts and signed ones left
+    by a dead process, and "stamping" ones whose answer never came (ask the PAC first)."""
+    return session.scalars(
+        select(Invoice)
+        .where(Invoice.status.in_(PENDING), Invoice.updated_at < now - after)
+        .order_by(Invoice.id)
     ).all()
-    for invoice in stuck:
-        pac = pac_for(invoice.issuer)
-        try:
-            found = pac.recover(invoice.xml)
-        except PacError:
-            outcome["pending"] += 1
-            continue
-        if found is not None:
-            _record(session, invoice, found, render_pdf, None)
-            outcome["stamped"] += 1
-            continue
-        _advance(session, invoice, InvoiceStatus.STAMPING, InvoiceStatus.SIGNED)
-        try:
-            stamp(
-                session, invoice, signer=signer_for(invoice.issuer), pac=pac, render_pdf=render_pdf
-            )
-            outcome["restamped"] += 1
-        except StampingFailed:
-            outcome["failed"] += 1  # stamp() recorded the refusal and freed the tickets
-        except PacError:
-            outcome["pending"] += 1  # still "stamping": the next run asks again
-    return outcome
+
+
+def release_abandoned(
+    session: Session, ticket_id: int, now: datetime, after: timedelta = ABANDONED_AFTER
+) -> bool:
+    """Free a ticket held by an abandoned draft or signed invoice (never sent to the PAC), so
+    the customer's next press invoices it; True when one was released."""
+    holder = session.scalar(
+        select(Invoice)
+        .join(invoice_ticket, invoice_ticket.c.invoice_id == Invoice.id)
+        .where(
+            invoice_ticket.c.ticket_id == ticket_id,
+            invoice_ticket.c.active,
+            Invoice.status.in_((InvoiceStatus.DRAFT, InvoiceStatus.SIGNED)),
+            Invoice.updated_at < now - after,
+        )
+    )
+    if holder is None:
+        return False
+    log.warning(
+        "invoice %s abandoned in %s: released for ticket %s", holder.id, holder.status, ticket_id
+    )
+    return fail(session, holder, PacError("abandonada", "Abandonada antes de timbrarse"))

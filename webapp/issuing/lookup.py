@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.fiscal.window import in_window, parse_policy
+from webapp.issuing.issue import release_abandoned
 from webapp.models import Branch, Ticket, TicketStatus
 
 
@@ -66,6 +67,8 @@ def check_ticket(
         check.problems["total"] = TicketProblem.TOTAL_MISMATCH
     if check.problems or order_number is None or total is None:
         return check
+    if ticket.status is TicketStatus.INVOICED and release_abandoned(session, ticket.id, now):
+        session.refresh(ticket)  # its invoice was left half-made by a process that died
     state = _state_problem(ticket, branch, now, already_added)
     if state is TicketProblem.IN_GLOBAL and branch.issuer.global_policy == "flag":
         check.in_global = True

@@ -19,7 +19,6 @@ only while none is pending.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,13 +85,11 @@ def replace(
     now: datetime,
     *,
     key: str,
-    signer,
-    pac,
-    render_pdf: Callable[[Invoice, bytes], bytes],
-    on_stamped: Callable[[Invoice], None] | None = None,
+    stamping,
     staff_id: int | None = None,
 ) -> Invoice:
-    """Issue the replacement of `original` (or find it) and cancel `original` with motive 01.
+    """Issue the replacement of `original` (or find it) through `stamping` (the stamping
+    service: its `stamp` and `pac_for`) and cancel `original` with motive 01.
 
     Raises ReplaceError when `original` cannot be replaced, issue.StampingFailed when the PAC
     refuses the replacement (nothing else changed), and cancel.CancelError when the PAC
@@ -102,9 +99,7 @@ def replace(
         raise ReplaceError("other_rfc")
     new = _reserve(session, original, changes, now, key)
     if new.status in (InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, InvoiceStatus.STAMPING):
-        issue.stamp(
-            session, new, signer=signer, pac=pac, render_pdf=render_pdf, on_stamped=on_stamped
-        )
+        stamping.stamp(session, new)
     session.refresh(original)
     if (
         new.status is InvoiceStatus.STAMPED
@@ -112,6 +107,7 @@ def replace(
         and original.cancel_status is not CancelStatus.PENDING
     ):
         asked = max(now, new.stamped_at or now)  # after the stamp, whatever the PAC's clock
+        pac = stamping.pac_for(original.issuer)
         cancel.request_cancel(
             session, original, MOTIVE_REPLACED, pac, asked, new.uuid, staff_id=staff_id
         )

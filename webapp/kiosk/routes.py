@@ -22,11 +22,12 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render
-from webapp.invoicing import flow, services
+from webapp.invoicing import flow
 from webapp.issuing import retention
 from webapp.kiosk import bp, devices, web
 from webapp.models import Branch, Invoice, InvoiceStatus, Ticket
 from webapp.security import CSP
+from webapp.services.stamping import filename
 
 # The PDF printed from a frame of the kiosk's own page (everything else: frame-ancestors 'none').
 PRINT_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
@@ -115,7 +116,7 @@ def print_pdf(public_id: str):
     if pdf is None:
         abort(404)
     response = Response(pdf, mimetype="application/pdf")
-    name = services.filename(invoice, "pdf")
+    name = filename(invoice, "pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
     response.headers["Content-Security-Policy"] = PRINT_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -1,6 +1,7 @@
 """The kiosk in each request: which kiosk this browser is, and what that changes.
 
-A request with a valid device cookie is a kiosk's (`current()`): its responses are never
+A request with a valid device cookie is a kiosk's (`g.kiosk`, read through
+webapp.kiosk_context.current): its responses are never
 stored (`Cache-Control: no-store`), nobody is signed in, the account pages and the home page
 lead to the kiosk's start screen, and a customer's session on a kiosk idle longer than
 KIOSK_IDLE_SECONDS plus KIOSK_COUNTDOWN_SECONDS is wiped on its next request (so nothing
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Response, current_app, g, redirect, request, session, url_for
+from flask import Response, current_app, g, request, session, url_for
 from flask_login import current_user, logout_user
 
 from webapp.extensions import db
-from webapp.htmx import is_htmx
+from webapp.htmx import redirect_any
 from webapp.i18n import COOKIE as LANGUAGE_COOKIE
 from webapp.kiosk import devices
-from webapp.models import Kiosk
+from webapp.kiosk_context import current  # noqa: F401 (web.current() in the kiosk's routes)
 
 COOKIE = "kiosco"
 COOKIE_MAX_AGE = 5 * 365 * 86400
@@ -31,20 +32,6 @@ ELSEWHERE_BLUEPRINTS = {"accounts", "panel", "profile", "devmail"}
 ELSEWHERE_ENDPOINTS = {"main.index", "invoicing.start"}
 # Where a wiped session goes on as asked, rather than to the start screen.
 WIPE_SAFE_ENDPOINTS = {"kiosk.start", "kiosk.finish", "kiosk.enrol", "kiosk.still_here"}
-
-
-def current() -> Kiosk | None:
-    """The kiosk this request comes from, or None on a normal browser."""
-    return g.get("kiosk")
-
-
-def redirect_any(url: str) -> Response:
-    """A redirect that htmx follows as a whole-page navigation too."""
-    if is_htmx():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url, 303)
 
 
 def wipe(language: bool = True) -> None:

@@ -1,23 +1,32 @@
-"""`flask mail ...` commands: the worker, a test message, the outbox status."""
+"""`flask mail ...` commands: the worker, a test message, the outbox status.
+
+The mail package's edge to Flask (the rest of it is Flask-free): the worker runs over the
+app's database and settings here.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from email.utils import parseaddr
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.mail.outbox import queue_mail, validate_address
 from webapp.mail.transport import transport_from_config
-from webapp.mail.worker import run_once, work
+from webapp.mail.worker import Sessions, run_once, work
 from webapp.models import MailMessage, MailStatus
+
+log = logging.getLogger(__name__)
 
 mail_cli = AppGroup("mail", help="The mail outbox.")
 
@@ -37,6 +46,29 @@ Autofactura
 """
 
 
+def app_sessions(app: Flask) -> Sessions:
+    """The worker's sessions over `app`: each one `db.session` in an app context of its own,
+    closed with it."""
+
+    @contextmanager
+    def session() -> Iterator[Session]:
+        with app.app_context():
+            yield db.session
+
+    return session
+
+
+def reconcile_chore(app: Flask):
+    """The stamping service's reconcile, for the worker's chores (in an app context)."""
+
+    def reconcile(session: Session) -> None:
+        counts = app.extensions["stamping"].reconcile(session, datetime.now(UTC))
+        if any(counts.values()):
+            log.info("reconcile: %s", counts)
+
+    return reconcile
+
+
 @mail_cli.command("worker")
 @click.option(
     "--interval",
@@ -46,8 +78,16 @@ Autofactura
     help="Seconds between looks at the outbox.",
 )
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
-def worker_command(interval: float, once: bool) -> None:
-    """Deliver the queued emails until stopped (SIGTERM or Ctrl-C)."""
+@click.option(
+    "--reconcile-every",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds between reconciles of invoices left on their way to the PAC (0: never).",
+)
+def worker_command(interval: float, once: bool, reconcile_every: float) -> None:
+    """Deliver the queued emails until stopped (SIGTERM or Ctrl-C), and every
+    --reconcile-every seconds finish or release the invoices left on their way to the PAC."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         transport = transport_from_config(app.config)
@@ -55,30 +95,20 @@ def worker_command(interval: float, once: bool) -> None:
     except ValueError as exc:
         raise click.ClickException(f"mail is not configured correctly: {exc}") from None
 
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("webapp.mail")
-    logger.addHandler(handler)
-    previous_level = logger.level
-    logger.setLevel(logging.INFO)
+    if once:
+        sent = run_once(app_sessions(app), app.config, transport=transport)
+        click.echo(f"{sent} message(s) sent.")
+        return
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
-        if once:
-            sent = run_once(app, transport=transport)
-            click.echo(f"{sent} message(s) sent.")
-            return
-        stop = threading.Event()
-        previous = {
-            sig: signal.signal(sig, lambda *_: stop.set())
-            for sig in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
-            work(app, interval, stop, transport=transport)
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+        chores = [(reconcile_every, reconcile_chore(app))] if reconcile_every > 0 else []
+        work(app_sessions(app), app.config, interval, stop, transport, chores)
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @mail_cli.command("send-test")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
-from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from webapp.models import MailAttachment, MailMessage
@@ -23,6 +22,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SUBJECT_MAX = 255  # MailMessage.subject column
 
 Attachment = tuple[str, str, bytes]  # (filename, content type, data)
+# The Session.info key of the Message-ID domain: the app puts message_domain(config) into
+# every session it makes (webapp/app.py); a session without it queues "@localhost" ids.
+MESSAGE_DOMAIN = "mail.message_domain"
 
 
 def validate_address(value: str) -> str:
@@ -50,15 +52,13 @@ def _header_text(value: str, what: str, limit: int) -> str:
     return text
 
 
-def message_domain() -> str:
+def message_domain(config: Mapping) -> str:
     """The domain of Message-IDs: MAIL_FROM's, else BASE_URL's host, else localhost."""
-    if not has_app_context():
-        return "localhost"
-    _name, sender = parseaddr(current_app.config.get("MAIL_FROM", ""))
+    _name, sender = parseaddr(config.get("MAIL_FROM", ""))
     domain = sender.rpartition("@")[2]
     if domain and _ADDRESS.fullmatch(f"x@{domain}"):
         return domain
-    return urlsplit(current_app.config.get("BASE_URL", "")).hostname or "localhost"
+    return urlsplit(config.get("BASE_URL", "")).hostname or "localhost"
 
 
 def queue_mail(
@@ -73,7 +73,8 @@ def queue_mail(
 
     `to` is one address or several; `attachments` are (filename, content type, bytes).
     Raises ValueError for an empty or malformed address, a subject with line breaks, or a
-    malformed attachment. The Message-ID is fixed now, so a re-sent message keeps it.
+    malformed attachment. The Message-ID is fixed now, so a re-sent message keeps it; its
+    domain is the session's `info[MESSAGE_DOMAIN]` (localhost without one).
     """
     addresses = [validate_address(to)] if isinstance(to, str) else [validate_address(a) for a in to]
     if not addresses:
@@ -83,7 +84,8 @@ def queue_mail(
     if html is not None and not isinstance(html, str):
         raise ValueError("HTML body must be a string")
     message = MailMessage(
-        message_id=f"<{secrets.token_hex(16)}@{message_domain()}>",  # random from the OS
+        # random from the OS
+        message_id=f"<{secrets.token_hex(16)}@{session.info.get(MESSAGE_DOMAIN, 'localhost')}>",
         to_addrs=", ".join(addresses),
         subject=_header_text(subject, "subject", SUBJECT_MAX),
         body_text=text,

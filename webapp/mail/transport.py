@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from webapp.config import ROOT
 from webapp.models import MailMessage, utcnow
+
+# The project directory (webapp.config.ROOT), which a relative file:// MAIL_URL is under;
+# not imported from webapp.config, whose start-up checks reach into the app's blueprints.
+ROOT = Path(__file__).resolve().parents[2]
 
 SMTP_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtp+ssl": 465}
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
-from flask import Flask
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.db import lock_for_write
-from webapp.extensions import db
 from webapp.mail.transport import Transport, compose, transport_from_config
 from webapp.models import MailMessage, MailStatus, utcnow
 
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 10
 MAX_RETRY_DELAY = timedelta(hours=6)
 ERROR_MAX = 2000
+
+# Where the worker's sessions come from: each call gives a session for one run, closed when
+# its `with` block ends (a sessionmaker does; the app's edge is webapp/mail/cli.py).
+Sessions = Callable[[], AbstractContextManager[Session]]
 
 
 def retry_delay(config: Mapping, attempts: int) -> timedelta:
@@ -85,6 +89,12 @@ def deliver(
 
     The lease is renewed first, so a batch slower than MAIL_LEASE_SECONDS does not send a
     message whose lease ran out and that another worker may have claimed meanwhile.
+
+    At least once: SENT is recorded as soon as the transport returns, in a short transaction
+    of its own (no transaction is open while the server is talked to). A worker killed in
+    that window, or a database that fails to record it, leaves the message sending under its
+    lease; after the lease it goes again, with the same Message-ID (fixed when it was queued),
+    so the receiving side can tell the copy.
     """
     mail_id, to, subject, attempts = row.id, row.to_addrs, row.subject, row.attempts + 1
     lease = now + timedelta(seconds=float(config["MAIL_LEASE_SECONDS"]))
@@ -136,7 +146,8 @@ def _release(session: Session, rows: list[MailMessage]) -> None:
 
 
 def run_once(
-    app: Flask,
+    sessions: Sessions,
+    config: Mapping,
     now: datetime | None = None,
     *,
     transport: Transport | None = None,
@@ -144,16 +155,16 @@ def run_once(
 ) -> int:
     """Send every message due at `now` (default: the clock), each at most once; the count sent.
 
-    Stops early, handing its remaining claimed messages back, when `stop` is set.
+    Works in one session from `sessions`, with the MAIL_* settings of `config`. Stops early,
+    handing its remaining claimed messages back, when `stop` is set.
     """
-    transport = transport or transport_from_config(app.config)
+    transport = transport or transport_from_config(config)
     sent = 0
     seen: set[int] = set()
-    with app.app_context():
-        session = db.session
+    with sessions() as session:
         while True:
             at = now or utcnow()
-            batch = claim(session, app.config, at, seen)
+            batch = claim(session, config, at, seen)
             if not batch:
                 return sent
             seen.update(row.id for row in batch)
@@ -161,19 +172,40 @@ def run_once(
                 if stop is not None and stop.is_set():
                     _release(session, batch[index:])
                     return sent
-                sent += deliver(session, transport, app.config, row, now or utcnow())
+                sent += deliver(session, transport, config, row, now or utcnow())
+
+
+Chore = tuple[float, Callable[[Session], object]]
+"""Something the worker also does every so many seconds, in a session of its own (the
+stamping service's reconcile: webapp.mail.cli)."""
 
 
 def work(
-    app: Flask, interval: float, stop_event: threading.Event, transport: Transport | None = None
+    sessions: Sessions,
+    config: Mapping,
+    interval: float,
+    stop_event: threading.Event,
+    transport: Transport | None = None,
+    chores: Sequence[Chore] = (),
 ) -> None:
-    """Run the worker every `interval` seconds until `stop_event` is set."""
-    transport = transport or transport_from_config(app.config)
+    """Run the worker every `interval` seconds, a session per run, until `stop_event` is set;
+    each chore runs when its period has passed (first at start)."""
+    transport = transport or transport_from_config(config)
     log.info("mail worker started: %s, every %ss", transport.describe(), interval)
+    due = [0.0] * len(chores)
     while not stop_event.is_set():
         try:
-            run_once(app, transport=transport, stop=stop_event)
+            run_once(sessions, config, transport=transport, stop=stop_event)
         except Exception:  # noqa: BLE001 - e.g. the database is down: try again later
             log.exception("mail worker run failed; trying again in %ss", interval)
+        for index, (period, chore) in enumerate(chores):
+            if stop_event.is_set() or time.monotonic() < due[index]:
+                continue
+            due[index] = time.monotonic() + period
+            try:
+                with sessions() as session:
+                    chore(session)
+            except Exception:  # noqa: BLE001 - logged; tried again after its period
+                log.exception("worker chore %s failed", getattr(chore, "__name__", chore))
         stop_event.wait(interval)
     log.info("mail worker stopped")

@@ -47,10 +47,12 @@ def healthz():
 @bp.get("/sandbox/pac.cer")
 def sandbox_certificate():
     """The sandbox PAC's certificate (DER), so anyone can verify a sandbox SelloSAT."""
-    from webapp.invoicing.services import is_sandbox, pac
+    from webapp.cfdi.pac.sandbox import SandboxPac
+    from webapp.wiring import stamping
 
-    if not is_sandbox():
+    pac = stamping().providers.deployment()
+    if not isinstance(pac, SandboxPac):
         abort(404)
-    response = Response(pac().certificate_der(), mimetype="application/pkix-cert")
+    response = Response(pac.certificate_der(), mimetype="application/pkix-cert")
     response.headers["Content-Disposition"] = 'attachment; filename="sandbox-pac.cer"'
     return response

@@ -13,6 +13,7 @@ from webapp.models.invoice import (
     InvoiceArchive,
     InvoiceStatus,
     invoice_ticket,
+    new_public_id,
 )
 from webapp.models.issuer import Branch, Issuer
 from webapp.models.kiosk import Kiosk
@@ -49,6 +50,7 @@ __all__ = [
     "TicketLine",
     "TicketStatus",
     "invoice_ticket",
+    "new_public_id",
     "metadata",
     "utcnow",
 ]

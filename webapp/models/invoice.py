@@ -66,7 +66,7 @@ invoice_ticket = Table(
 )
 
 
-def _public_id() -> str:
+def new_public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
@@ -95,11 +95,13 @@ class Invoice(Base):
         # The back office's lists: an issuer's invoices, a branch's invoices, newest first.
         Index("ix_invoice_issuer_id_fecha_id", "issuer_id", "fecha", "id"),
         Index("ix_invoice_branch_id_fecha_id", "branch_id", "fecha", "id"),
+        # Reconcile (stuck states by age) and the back office's counters by state.
+        Index("ix_invoice_status_updated_at", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Opaque identifier for URLs: never the sequential id.
-    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_public_id)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("issuer.id"))
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
     status: Mapped[InvoiceStatus] = mapped_column(
@@ -161,6 +163,10 @@ class Invoice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     stamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Stamped by a provider's test environment (the sandbox, a PAC's demo): no fiscal
+    # validity. Recorded from the provider that stamped it; the PDF, the email and the back
+    # office read it from here.
+    test_stamp: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     issuer: Mapped[Issuer] = relationship()
     branch: Mapped[Branch] = relationship()

@@ -3,7 +3,6 @@ downloads, exports and resending, every query scoped to the account."""
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 
 from flask import (
@@ -18,19 +17,19 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from webapp.extensions import db, limiter
 from webapp.htmx import is_htmx, render
-from webapp.invoicing import services
 from webapp.invoicing.forms import EmailForm
 from webapp.issuing import retention
 from webapp.models import Invoice
 from webapp.panel import bp, exports, query
 from webapp.panel.forms import FilterForm
+from webapp.panel.listing import list_response, state_of
+from webapp.services.stamping import filename
+from webapp.wiring import queue_invoice_mail
 
-WARN_DAYS = 15  # the panel warns this many days before an invoice's files are archived
 MAX_SELECTED = 200
 FILTERS = ("q", "desde", "hasta", "emisor", "sucursal", "estado", "total_min", "total_max")
 
@@ -53,21 +52,6 @@ def _account_id() -> int:
     return current_user.account.id
 
 
-def state_of(invoice: Invoice) -> str:
-    """vigente, cancelada or archivada, as the panel shows it."""
-    if invoice.status.value == "cancelled":
-        return "cancelada"
-    return "archivada" if invoice.archived else "vigente"
-
-
-def cancel_state(invoice: Invoice) -> str | None:
-    """A valid invoice's cancellation request, as the list notes it: en_proceso (the
-    receptor has not answered) or rechazada (the receptor refused; it stays valid)."""
-    if invoice.status.value == "cancelled" or invoice.cancel_status is None:
-        return None
-    return {"pending": "en_proceso", "rejected": "rechazada"}.get(invoice.cancel_status.value)
-
-
 def _filter_form() -> FilterForm:
     session, account_id = db.session, _account_id()
     return FilterForm(
@@ -75,16 +59,6 @@ def _filter_form() -> FilterForm:
         query.used_branches(session, account_id),
         formdata=request.args,
     )
-
-
-def page_url(endpoint: str, **changes) -> str:
-    """The list at `endpoint` with this request's query string changed by `changes` (a None
-    value removes that key)."""
-    args = request.args.to_dict()
-    args.update({k: v for k, v in changes.items() if v is not None})
-    for key in [k for k, v in changes.items() if v is None]:
-        args.pop(key, None)
-    return url_for(endpoint, **args)
 
 
 @bp.get("/")
@@ -110,41 +84,6 @@ def _list(form: FilterForm, page: query.Page | None, status: int):
         notice=request.args.get("aviso"),
         export_args={k: v for k, v in request.args.items() if k in FILTERS + ("orden",)},
     )
-
-
-def list_response(
-    template: str,
-    endpoint: str,
-    filters: tuple[str, ...],
-    form: FlaskForm,
-    page: query.Page | None,
-    status: int,
-    **extra,
-):
-    """An invoice list (the customer's panel, the issuer's list in the back office): the full
-    page, its results block (filters changed) or the next rows (Cargar más), by HX-Target."""
-    target = request.headers.get("HX-Target", "")
-    return render(
-        template,
-        "more" if target.startswith("mas") else "results",
-        status,
-        form=form,
-        page=page,
-        number=form.page_number(),
-        page_size=query.PAGE_SIZE,
-        filtered=any(request.args.get(name) for name in filters),
-        more_filters=any(request.args.get(name) for name in filters[1:]) or form.errors,
-        page_url=functools.partial(page_url, endpoint),
-        state_of=state_of,
-        cancel_state=cancel_state,
-        days_left=days_left,
-        warn_days=WARN_DAYS,
-        **extra,
-    )
-
-
-def days_left(invoice: Invoice) -> int | None:
-    return retention.days_left(invoice, current_app.config["RETENTION_DAYS"], datetime.now(UTC))
 
 
 def _own(public_id: str) -> Invoice:
@@ -173,7 +112,7 @@ def download(public_id: str, ext: str):
     if body is None:
         abort(404, description=_("Esta factura no tiene archivos (es un dato de demostración)."))
     mimetype = "application/xml" if ext == "xml" else "application/pdf"
-    return _attachment(body, mimetype, services.filename(invoice, ext))
+    return _attachment(body, mimetype, filename(invoice, ext))
 
 
 def _zip_entries(invoices):
@@ -181,7 +120,7 @@ def _zip_entries(invoices):
         files = retention.files_of(db.session, invoice)
         for ext, body in (("xml", files.xml), ("pdf", files.pdf)):
             if body is not None:
-                yield services.filename(invoice, ext), body
+                yield filename(invoice, ext), body
 
 
 def _zip(invoices) -> Response:
@@ -268,7 +207,7 @@ def resend(public_id: str):
     if retention.files_of(db.session, invoice).xml is None:
         form.email.errors = [_("Esta factura no tiene archivos (es un dato de demostración).")]
     elif form.validate_on_submit():
-        services.queue_invoice_mail(db.session, invoice, form.addresses)
+        queue_invoice_mail(db.session, invoice, form.addresses)
         invoice.last_sent_at = datetime.now(UTC)
         db.session.commit()
         if not is_htmx():

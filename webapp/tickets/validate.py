@@ -22,6 +22,13 @@ from satcfdi import catalogs
 
 from webapp.cfdi.amounts import ticket_total
 from webapp.cfdi.draft import EXENTO, OBJETO_NO_OBJETO, OBJETO_SI_OBJETO, TASA, Line
+from webapp.fiscal.limits import (
+    DESCRIPCION_MAX,
+    TEXT_MESSAGES,
+    TextProblem,
+    check_text,
+    is_invisible_control,
+)
 from webapp.i18n_marker import N_, spanish
 from webapp.models import Branch
 from webapp.tickets.payment import TICKET_FORMAS_PAGO
@@ -29,7 +36,7 @@ from webapp.tickets.payment import TICKET_FORMAS_PAGO
 MAX_LINES = 200
 MAX_NUMBER = 40  # Ticket.ticket_number, Ticket.order_number
 MAX_BRANCH = 20  # Branch.code
-MAX_DESCRIPTION = 1000
+MAX_DESCRIPTION = DESCRIPCION_MAX  # Concepto/@Descripcion, TicketLine.description
 MAX_AMOUNT = Decimal("999999999999.99")  # Money: Numeric(14, 2)
 FUTURE_SKEW = timedelta(minutes=15)  # a point of sale's clock may run a little fast
 RATES = (Decimal("0.160000"), Decimal("0.080000"), Decimal("0.000000"))
@@ -64,7 +71,6 @@ _DECIMAL6 = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
 _CLAVE_PROD = re.compile(r"[0-9]{8}")
 _CLAVE_UNIDAD = re.compile(r"[A-Z0-9]{1,3}")
 _RATE = re.compile(r"0\.[0-9]{1,6}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Messages (es-MX): msgids marked for extraction, translated where they are shown;
 # parameters go apart (FieldError.params).
@@ -91,7 +97,6 @@ BAD_FORMA_PAGO = N_(
 NO_LINES = N_("El ticket necesita al menos una partida.")
 TOO_MANY_LINES = N_("Un ticket admite hasta %(n)s partidas.")
 NOT_LIST = N_("Debe ser una lista de partidas.")
-BAD_DESCRIPTION = N_("Descripción de 1 a 1000 caracteres, sin «|» ni saltos de línea.")
 BAD_CLAVE_PROD = N_("Clave de producto o servicio del SAT de 8 dígitos (c_ClaveProdServ).")
 UNKNOWN_CLAVE_PROD = N_("La clave «%(code)s» no está en el catálogo c_ClaveProdServ del SAT.")
 BAD_CLAVE_UNIDAD = N_("Clave de unidad del SAT, p. ej. H87 o KGM (c_ClaveUnidad).")
@@ -208,7 +213,13 @@ class _Checker:
     def unknown(self, data: Mapping, known: Collection[str]) -> None:
         for name in data:
             if name not in known:
-                self.error(str(name), UNKNOWN_FIELD)
+                self.error(_shown(str(name)), UNKNOWN_FIELD)
+
+
+def _shown(text: str) -> str:
+    """`text` to echo in an answer: its invisible control characters as U+FFFD (a lone
+    surrogate cannot even be encoded in the UTF-8 of the answer)."""
+    return "".join("\ufffd" if is_invisible_control(c) else c for c in text)
 
 
 def _decimal(value: str, pattern: re.Pattern) -> Decimal | None:
@@ -254,8 +265,8 @@ def parse_ticket(
     branch = None
     code = check.text(payload, "branch")
     if code is not None:
-        if len(code) > MAX_BRANCH or _CONTROL.search(code):
-            check.error("branch", BRANCH_UNKNOWN, code=code[:MAX_BRANCH])
+        if len(code) > MAX_BRANCH or any(map(is_invisible_control, code)):
+            check.error("branch", BRANCH_UNKNOWN, code=_shown(code[:MAX_BRANCH]))
         elif (branch := find_branch(code)) is None:
             check.error("branch", BRANCH_UNKNOWN, code=code)
         elif allowed_branch_ids is not None and branch.id not in allowed_branch_ids:
@@ -360,10 +371,13 @@ def _line(item: object, check: _Checker) -> Line | None:
         return None
     check.unknown(item, LINE_FIELDS)
     description = check.text(item, "description")
-    if description is not None and (
-        len(description) > MAX_DESCRIPTION or "|" in description or _CONTROL.search(description)
-    ):
-        check.error("description", BAD_DESCRIPTION)
+    if description is not None:
+        # The Concepto's Descripcion: [^|]{1,1000}, nothing XML or PostgreSQL refuses.
+        problem = check_text(description, MAX_DESCRIPTION)
+        if problem is TextProblem.TOO_LONG:
+            check.error("description", TEXT_MESSAGES[problem], max=str(MAX_DESCRIPTION))
+        elif problem is not None:
+            check.error("description", TEXT_MESSAGES[problem])
 
     clave = check.text(item, "clave_prod_serv")
     if clave is not None:

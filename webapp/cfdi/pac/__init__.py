@@ -62,9 +62,14 @@ class PacError(Exception):
 
 
 class Pac(abc.ABC):
-    """A stamping provider."""
+    """A stamping provider.
+
+    `test`: whether its stamps are test stamps (a sandbox, a provider's test environment),
+    without fiscal validity; recorded on each invoice it stamps (Invoice.test_stamp).
+    """
 
     name: str
+    test: bool = True
 
     @abc.abstractmethod
     def stamp(self, xml: bytes) -> Stamped:

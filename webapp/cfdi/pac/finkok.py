@@ -206,6 +206,7 @@ class FinkokPac(Pac):
         signer: SignerSource = None,
     ) -> None:
         environment = Environment.PRODUCTION if production else Environment.TEST
+        self.test = not production
         self.client = FinkokClient(username, password, environment, Transport(timeout), url)
         self.signer = signer
 

@@ -244,6 +244,7 @@ class SwPac(Pac):
         )
         self.status_url = status_url or (SAT_STATUS_URL if production else SAT_STATUS_TEST_URL)
         self.signer = signer
+        self.test = not production
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> SwPac:

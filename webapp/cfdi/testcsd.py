@@ -1,4 +1,4 @@
-"""Test CSDs shaped like the SAT's, for the demo merchant and the tests (no Flask).
+"""Test CSDs shaped like the SAT's, for the demo merchant, the samples and the tests.
 
 A certificate from `make_test_csd` reads like a real CSD to satcfdi (type CSD, RFC, legal name,
 20-digit certificate number) and signs CFDIs that verify against it, but its issuer is a made-up

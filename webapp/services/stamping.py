@@ -1,0 +1,285 @@
+"""One road for stamping: every caller (the ticket flow, Sustituir, the factura global and
+its correction, reconcile) stamps through a `Stamping`, which knows each issuer's provider
+and signer, renders the PDF, queues the email in the commit that records the stamp, logs
+every PAC call, and answers with one `Outcome` that views map to pages.
+
+    stamping = Stamping(providers, mail=queue_email)
+    outcome = stamping.issue(session, request, now)   # the ticket flow: reserve, then stamp
+    outcome = stamping.finish(session, invoice)       # any reserved invoice (a second press)
+    stamping.reconcile(session, now)                  # every invoice left on its way, any state
+
+Flask-free: `mail(session, invoice)` is given by the app (webapp.wiring), which renders the
+message from templates.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from webapp import crypto
+from webapp.cfdi.pac import Pac, PacError, Stamped
+from webapp.cfdi.pdf import render_pdf
+from webapp.csd import CSDError
+from webapp.issuing import issue
+from webapp.models import Invoice, InvoiceStatus, Issuer
+from webapp.services.providers import Providers
+
+log = logging.getLogger(__name__)
+
+STAMPING_MARGIN_SECONDS = 15
+"""Beyond the PAC's timeout, before an invoice at the PAC counts as left by a dead process."""
+
+
+class Result(enum.StrEnum):
+    STAMPED = "stamped"  # valid (or a test stamp: Invoice.test_stamp)
+    PENDING = "pending"  # on its way: another press is stamping it, or the PAC did not answer
+    REFUSED = "refused"  # the PAC refused it (or it could not be made): tickets free again
+    UNAVAILABLE = "unavailable"  # the issuer cannot sign now (CSD): nothing was reserved
+    TAKEN = "taken"  # a ticket was invoiced meanwhile by another request
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a stamping. `reason` is for staff and the log (the provider's message,
+    what is wrong with the CSD); `code` the provider's code when it refused."""
+
+    result: Result
+    invoice: Invoice | None = None
+    reason: str = ""
+    code: str = ""
+
+
+class Unavailable(Exception):
+    """The issuer cannot sign now. `code`: "no_csd" (none stored, or not usable: `detail`
+    says why) or "data_key" (stored under another DATA_KEY); `reason` is for the log."""
+
+    def __init__(self, code: str, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.code, self.reason, self.detail = code, reason, detail
+
+
+def filename(invoice: Invoice, ext: str) -> str:
+    return f"{invoice.issuer.rfc}_{invoice.serie}{invoice.folio}_{invoice.uuid}.{ext}"
+
+
+def pdf_of(invoice: Invoice, xml: bytes) -> bytes:
+    """The representación impresa of the stamped `xml`, marked as a test when its stamp is."""
+    issuer = invoice.issuer
+    return render_pdf(
+        xml,
+        branch_name=invoice.branch.name,
+        sandbox=invoice.test_stamp,
+        logo=issuer.logo if issuer.logo_type == "image/png" else None,
+        color=issuer.brand_color,
+    )
+
+
+class _LoggedPac(Pac):
+    """A provider whose stamp and recover calls are logged: provider, duration, outcome
+    (never the XML nor credentials)."""
+
+    def __init__(self, pac: Pac, issuer_rfc: str):
+        self.pac, self.test = pac, pac.test
+        self.name = getattr(pac, "name", type(pac).__name__)
+        self.issuer_rfc = issuer_rfc
+
+    def _call(self, what: str, xml: bytes):
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            answer = getattr(self.pac, what)(xml)
+            outcome = "ok" if answer is not None else "not-found"
+            return answer
+        except PacError as error:
+            outcome = f"{'retryable' if error.retryable else 'refused'}:{error.code}"
+            raise
+        finally:
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            log.info(
+                "PAC %s %s for %s: %s in %s ms",
+                self.name,
+                what,
+                self.issuer_rfc,
+                outcome,
+                ms,
+                extra={"provider": self.name, "call": what, "duration_ms": ms, "outcome": outcome},
+            )
+
+    def stamp(self, xml: bytes) -> Stamped:
+        return self._call("stamp", xml)
+
+    def recover(self, xml: bytes) -> Stamped | None:
+        return self._call("recover", xml)
+
+
+class Stamping:
+    """The stamping service of one deployment (one per process)."""
+
+    def __init__(
+        self,
+        providers: Providers,
+        *,
+        mail: Callable[[Session, Invoice], None],
+    ):
+        self.providers = providers
+        self.mail = mail
+
+    def left_after(self, status: InvoiceStatus) -> timedelta:
+        """How long an invoice stays in `status` before it counts as left by a dead process:
+        a draft or signed one, ABANDONED_AFTER; one at the PAC, the PAC's timeout and a
+        margin (a living process has its answer, or gave up, by then)."""
+        if status is InvoiceStatus.STAMPING:
+            timeout = float(self.providers.config.get("PAC_TIMEOUT_SECONDS") or 30)
+            return timedelta(seconds=timeout + STAMPING_MARGIN_SECONDS)
+        return issue.ABANDONED_AFTER
+
+    # --- who stamps and signs -------------------------------------------------------------
+
+    def pac_for(self, issuer: Issuer) -> Pac:
+        return self.providers.pac_for(issuer)
+
+    def signer_for(self, issuer: Issuer):
+        """The issuer's Signer; Unavailable with the reason when its CSD cannot be used."""
+        try:
+            return self.providers.signer_for(issuer)
+        except CSDError as exc:
+            reason = f"issuer {issuer.rfc} has no usable CSD: {exc}"
+            raise Unavailable("no_csd", reason, str(exc)) from exc
+        except crypto.DecryptionError as exc:
+            reason = f"the CSD of issuer {issuer.rfc} does not open with this DATA_KEY"
+            raise Unavailable("data_key", reason) from exc
+
+    def readiness(self, issuer: Issuer) -> Unavailable | None:
+        """Why the issuer cannot stamp now (for staff), or None when it can."""
+        try:
+            self.signer_for(issuer)
+        except Unavailable as problem:
+            return problem
+        return None
+
+    def is_test(self, issuer: Issuer) -> bool:
+        """Whether the issuer's provider gives test stamps (for pages before stamping)."""
+        return self.pac_for(issuer).test
+
+    # --- the road -------------------------------------------------------------------------
+
+    def issue(self, session: Session, request: issue.Request, issuer: Issuer, now) -> Outcome:
+        """The ticket flow: check the issuer can sign (before anything is reserved), reserve
+        the tickets (or find the invoice made with this request's key), then stamp."""
+        problem = self.readiness(issuer)
+        if problem is not None:
+            log.error("cannot stamp: %s", problem.reason)
+            return Outcome(Result.UNAVAILABLE, reason=problem.reason, code=problem.code)
+        try:
+            invoice = issue.reserve(session, request, now)
+        except issue.TicketsTaken:
+            return Outcome(Result.TAKEN)
+        return self.finish(session, invoice)
+
+    def finish(self, session: Session, invoice: Invoice, *, wait_seconds: float = 2.0) -> Outcome:
+        """Take a reserved invoice as far as it goes now."""
+        if invoice.status is InvoiceStatus.STAMPED:
+            return Outcome(Result.STAMPED, invoice)
+        if invoice.status is InvoiceStatus.FAILED:
+            return Outcome(Result.REFUSED, invoice, reason=invoice.error or "")
+        if invoice.status is InvoiceStatus.CANCELLED:
+            return Outcome(Result.STAMPED, invoice)
+        # At the PAC for longer than its timeout: its process is gone, settle it now.
+        self.settle_if_left(session, invoice, datetime.now(UTC))
+        try:
+            self.stamp(session, invoice, wait_seconds=wait_seconds)
+        except issue.StampingFailed as failure:
+            log.warning("stamping of invoice %s refused: %s", invoice.id, failure.error)
+            return Outcome(Result.REFUSED, invoice, failure.error.message, failure.error.code)
+        except PacError as error:  # no answer: reconcile settles it
+            log.warning("stamping of invoice %s not answered: %s", invoice.id, error)
+            return Outcome(Result.PENDING, invoice, error.message, error.code)
+        return self._outcome(invoice)
+
+    @staticmethod
+    def _outcome(invoice: Invoice) -> Outcome:
+        if invoice.status is InvoiceStatus.STAMPED:
+            return Outcome(Result.STAMPED, invoice)
+        if invoice.status is InvoiceStatus.FAILED:
+            return Outcome(Result.REFUSED, invoice, reason=invoice.error or "")
+        return Outcome(Result.PENDING, invoice)
+
+    def stamp(self, session: Session, invoice: Invoice, *, wait_seconds: float = 2.0) -> Invoice:
+        """The domain's stamp with this deployment's parts: for the domain functions that
+        stamp on their way (issuing.replace, issuing.global_invoice). Raises StampingFailed,
+        (also when the issuer's CSD cannot sign it: released) or a retryable PacError."""
+        issuer = invoice.issuer
+        return issue.stamp(
+            session,
+            invoice,
+            signer=lambda: self.signer_for(issuer),
+            pac=_LoggedPac(self.pac_for(issuer), issuer.rfc),
+            render_pdf=pdf_of,
+            on_stamped=lambda stamped: self.mail(session, stamped),
+            wait_seconds=wait_seconds,
+        )
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def reconcile(
+        self, session: Session, now: datetime, older_than: timedelta | None = None
+    ) -> dict[str, int]:
+        """Finish or release every invoice left on its way to the PAC for `older_than`.
+
+        Draft or signed (the process died before the PAC call): it never reached the PAC, so
+        it is stamped now, or released (failed, its tickets and folio free) when it cannot
+        be. Stamping: the provider is asked whether it stamped it; stamped there → recorded
+        here; never stamped → stamped now; no answer → left for the next run (freeing its
+        tickets could give a ticket a second invoice). Every stamp recorded queues the email.
+        """
+        counts = {"recorded": 0, "stamped": 0, "released": 0, "pending": 0}
+        shortest = min(self.left_after(s) for s in issue.PENDING)
+        for invoice in issue.abandoned(
+            session, now, shortest if older_than is None else older_than
+        ):
+            after = self.left_after(invoice.status) if older_than is None else older_than
+            if invoice.updated_at < now - after:
+                counts[self._settle(session, invoice)] += 1
+        return counts
+
+    def settle_if_left(self, session: Session, invoice: Invoice, now: datetime) -> None:
+        """Settle `invoice` now when the process that took it is gone (another press of its
+        form, the page that waits for it): the customer need not wait for reconcile."""
+        if invoice.status in issue.PENDING and invoice.updated_at < now - self.left_after(
+            invoice.status
+        ):
+            self._settle(session, invoice)
+
+    def _settle(self, session: Session, invoice: Invoice) -> str:
+        if invoice.status is InvoiceStatus.STAMPING:
+            pac = _LoggedPac(self.pac_for(invoice.issuer), invoice.issuer.rfc)
+            try:
+                found = pac.recover(invoice.xml)
+            except PacError:
+                return "pending"
+            if found is not None:
+                issue.record(
+                    session,
+                    invoice,
+                    found,
+                    test=pac.test,
+                    render_pdf=pdf_of,
+                    on_stamped=lambda stamped: self.mail(session, stamped),
+                )
+                return "recorded"
+            if not issue.back_to_signed(session, invoice):
+                return "pending"  # settled meanwhile by the process that owns it
+        try:  # a draft whose CSD cannot sign it any more is released too
+            self.stamp(session, invoice, wait_seconds=0)
+        except issue.StampingFailed:
+            return "released"  # recorded as failed: tickets and folio free again
+        except PacError:
+            return "pending"
+        return "stamped" if invoice.status is InvoiceStatus.STAMPED else "pending"

@@ -1,0 +1,81 @@
+"""The app's edge of the Flask-free services: one Stamping per app, and the invoice's email
+rendered from templates (the one thing the service cannot do without Flask)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, render_template
+from flask_babel import gettext as _
+
+from webapp import crypto
+from webapp.extensions import db
+from webapp.issuing import retention
+from webapp.mail import queue_mail
+from webapp.mail.outbox import SUBJECT_MAX
+from webapp.models import Invoice, Issuer
+from webapp.services.providers import Providers
+from webapp.services.stamping import Stamping, filename, pdf_of
+
+
+def init_app(app: Flask) -> None:
+    crypto.current_cipher = lambda: crypto.cipher_from_config(current_app.config)
+    providers = Providers(app.config, session=lambda: db.session)
+    app.extensions["stamping"] = Stamping(providers, mail=mail_when_stamped)
+
+
+def stamping() -> Stamping:
+    """The current app's stamping service."""
+    return current_app.extensions["stamping"]
+
+
+def signing_problem(issuer: Issuer) -> str | None:
+    """What keeps `issuer` from stamping now, for its staff (None: it can)."""
+    problem = stamping().readiness(issuer)
+    if problem is None:
+        return None
+    if problem.code == "data_key":
+        return _(
+            "El CSD guardado no se puede descifrar con la DATA_KEY de este servidor (¿cambió "
+            "DATA_KEY?). Restaure la DATA_KEY con la que se guardó, o cargue el CSD de nuevo "
+            "en Ajustes del emisor. Mientras tanto no se puede timbrar."
+        )
+    return _(
+        "No hay un CSD que pueda firmar (%(detail)s). Cárguelo en Ajustes del emisor. "
+        "Mientras tanto no se puede timbrar.",
+        detail=problem.detail,
+    )
+
+
+def mail_when_stamped(session, invoice: Invoice) -> None:
+    """Queue the invoice's email to its delivery address (in the commit of the stamp)."""
+    if invoice.delivery_email:
+        queue_invoice_mail(session, invoice, invoice.delivery_email)
+
+
+def _subject(text: str) -> str:
+    """One line of at most SUBJECT_MAX characters, whatever the issuer's name."""
+    line = " ".join(text.split())
+    return line if len(line) <= SUBJECT_MAX else line[: SUBJECT_MAX - 1].rstrip() + "…"
+
+
+def queue_invoice_mail(session, invoice: Invoice, to: list[str] | str) -> None:
+    """Queue the invoice's email with its XML and PDF, archived or not (committed by the
+    caller). A PDF not rendered yet is rendered now and kept."""
+    context = {"invoice": invoice, "sandbox": invoice.test_stamp}
+    files = retention.files_of(session, invoice)
+    pdf = files.pdf
+    if pdf is None and files.xml is not None and not invoice.archived:
+        pdf = invoice.pdf = pdf_of(invoice, files.xml)
+    queue_mail(
+        session,
+        to,
+        _subject(render_template("invoicing/email/subject.txt", **context)),
+        render_template("invoicing/email/body.txt", **context),
+        attachments=[
+            (filename(invoice, ext), mimetype, data)
+            for ext, mimetype, data in (
+                ("xml", "application/xml", files.xml),
+                ("pdf", "application/pdf", pdf),
+            )
+            if data is not None
+        ],
+    )
