@@ -598,11 +598,14 @@ def identifiers():
 
 def resolves(identifier: str) -> bool:
     """Whether the identifier names the account (as the sign-in page is documented to read
-    it: an email in any case, or the RFC in any case without dashes or spaces)."""
+    it: an email in any case, or the RFC as registration stores it: any case, without the
+    spaces, dashes or dots a keyboard adds, full-width characters read as ASCII)."""
+    from webapp.fiscal.rfc import normalize_rfc
+
     value = identifier.strip()
     if "@" in value:
         return value.lower() == EMAIL
-    return value.upper().replace("-", "").replace(" ", "") == RFC
+    return normalize_rfc(value) == RFC
 
 
 @fuzz(150)

@@ -73,8 +73,11 @@ def _limit(name: str):
 
 
 def _identifier_key() -> str:
-    """The account a sign-in targets, as typed (RFC or email), for per-account throttling."""
-    return "signin:" + (request.form.get("identifier") or "").strip().lower()
+    """The account a sign-in targets, for per-account throttling: its id when the identifier
+    (RFC or email, in any spelling) finds one, else the normalised identifier."""
+    identifier = lockout.normalize_identifier(request.form.get("identifier"))
+    account = _find_for_sign_in(identifier)
+    return f"signin:account:{account.id}" if account else "signin:" + identifier
 
 
 @bp.route("/registro", methods=["GET", "POST"])
@@ -181,11 +184,13 @@ def _set_question(account: Account, qform: SecretQuestionForm) -> None:
 
 
 def _find_for_sign_in(identifier: str) -> Account | None:
+    identifier = lockout.normalize_identifier(identifier)
+    if not identifier:
+        return None
     if "@" in identifier:
-        return db.session.scalar(select(Account).where(Account.email == identifier.lower()))
-    rfc = identifier.upper().replace("-", "").replace(" ", "")
+        return db.session.scalar(select(Account).where(Account.email == identifier))
     found = db.session.scalars(
-        select(Account).where(Account.rfc == rfc, Account.email_verified_at.is_not(None))
+        select(Account).where(Account.rfc == identifier, Account.email_verified_at.is_not(None))
     ).all()
     return found[0] if len(found) == 1 else None
 

@@ -49,7 +49,7 @@ def _limit(name: str):
 
 
 def _email_key() -> str:
-    return "staff-signin:" + (request.form.get("email") or "").strip().lower()
+    return "staff-signin:" + lockout.normalize_identifier(request.form.get("email"))
 
 
 def _send(member: StaffMember, template: str, **context) -> None:
@@ -87,7 +87,7 @@ def sign_in():
     shown = bool(threshold) and failures >= threshold
     if form.validate_on_submit():
         now = datetime.now(UTC)
-        email = (form.email.data or "").lower()
+        email = lockout.normalize_identifier(form.email.data)
         member = db.session.scalar(select(StaffMember).where(StaffMember.email == email))
         if lockout.is_locked(member, now):
             return render_template("admin/locked.html"), 423
