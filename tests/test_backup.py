@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from sqlalchemy import func, make_url, select, text
 
-from tests.test_invoicing import start, ticket_data
+from tests.flows import start, ticket_data
 from webapp.config import ROOT
 from webapp.csd import issuer_signer
 from webapp.db import make_engine

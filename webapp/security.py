@@ -1,6 +1,10 @@
-"""Security headers on every response: strict CSP and the usual hardening."""
+"""Security headers on every response: strict CSP and the usual hardening; personal pages
+never stored; where a `next` or `volver` parameter may send the browser."""
 
 from __future__ import annotations
+
+import re
+from urllib.parse import unquote
 
 from flask import Flask, Response, abort, request
 
@@ -58,17 +62,70 @@ def _refuse_nul() -> None:
         abort(400)
 
 
+# Pages that show someone's data: neither the browser nor a proxy may keep them (as the
+# downloads already were). Whole blueprints, plus the invoicing pages of one invoice.
+PERSONAL_BLUEPRINTS = frozenset({"accounts", "profile", "panel", "admin"})
+PERSONAL_ENDPOINTS = frozenset({"invoicing.invoice", "invoicing.download", "invoicing.email"})
+NO_STORE = "private, no-store"
+
+
+def _not_stored(response: Response) -> Response:
+    if request.blueprint in PERSONAL_BLUEPRINTS or request.endpoint in PERSONAL_ENDPOINTS:
+        if "no-store" not in (response.headers.get("Cache-Control") or ""):
+            response.headers["Cache-Control"] = NO_STORE
+        response.headers.pop("Expires", None)
+    return response
+
+
+REDIRECT_PARAMETERS = ("next", "volver")
+
+
+def _refuse_broken_targets() -> None:
+    """A redirect target with CR or LF is no path of this site and cannot be a header: a 400
+    before the view runs (and before, say, a password is checked)."""
+    values = request.args.getlist
+    form = request.form.getlist if request.method == "POST" else (lambda _name: [])
+    for name in REDIRECT_PARAMETERS:
+        for value in (*values(name), *form(name)):
+            if "\r" in value or "\n" in value:
+                abort(400)
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_refuse_nul)
+    app.before_request(_refuse_broken_targets)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))
     app.after_request(_headers)
+    app.after_request(_not_stored)
+
+
+# C0 controls, DEL and backslash: browsers drop tab, CR and LF anywhere in a URL, strip
+# controls and spaces around it and read a backslash as a slash; a target with any of them
+# is refused rather than guessed at.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
+_DROPPED = re.compile(r"[\t\r\n]")
 
 
 def local_path(target: str | None) -> str | None:
-    """`target` when it is a path on this site (for a `next` parameter), else None: no
-    scheme, no host, no `//` or backslash tricks that browsers read as another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """`target` when it is a path on this site (for a `next` or `volver` parameter), else
+    None; every place that reads one goes through here. Refused: a scheme or a host, and
+    whatever a browser would read as one after its normalisation (`//`, `/\\`, a tab or
+    controls inside, whitespace around) or after decoding (`/%09/host`, `/%2F/host`).
+    CR or LF answers 400: no page of this site sends one."""
+    if not target:
+        return None
+    if "\r" in target or "\n" in target:
+        abort(400)
+    if _UNSAFE.search(target) or target != target.strip():
+        return None
+    decoded = _DROPPED.sub("", unquote(target)).replace("\\", "/")
+    if not (_single_slash(target) and _single_slash(decoded)):
+        return None
+    return target
+
+
+def _single_slash(path: str) -> bool:
+    """Exactly "/", or "/" followed by a character that is neither a slash nor a backslash."""
+    return path == "/" or (path.startswith("/") and path[1] not in "/\\")

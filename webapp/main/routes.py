@@ -8,6 +8,7 @@ from sqlalchemy import text
 from webapp.extensions import db
 from webapp.i18n import COOKIE, LANGUAGES
 from webapp.main import bp
+from webapp.security import local_path
 
 
 @bp.get("/")
@@ -19,9 +20,7 @@ def index():
 def language():
     """Remember the chosen language in a cookie and go back where the visitor was."""
     choice = request.form.get("lang", "")
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("main.index")
+    target = local_path(request.form.get("next")) or url_for("main.index")
     response = redirect(target, 303)
     if choice in LANGUAGES:
         response.set_cookie(

@@ -27,6 +27,7 @@ from webapp.models import Invoice
 from webapp.panel import bp, exports, query
 from webapp.panel.forms import FilterForm
 from webapp.panel.listing import list_response, state_of
+from webapp.security import local_path
 from webapp.services.stamping import filename
 from webapp.wiring import queue_invoice_mail
 
@@ -146,10 +147,15 @@ def zip_selected():
     return _zip(db.session.get(Invoice, i) for i in ids)
 
 
+def _volver() -> str:
+    """The `volver` parameter when it is a page of Mis facturas, else ''."""
+    back = local_path(request.values.get("volver")) or ""
+    return back if back.startswith(url_for(".index")) else ""
+
+
 def _back_to_list(**args) -> str:
     """The list the customer came from (its filters), with `args` added."""
-    back = request.form.get("volver", "")
-    base = back if back.startswith(url_for(".index")) and "\n" not in back else url_for(".index")
+    base = _volver() or url_for(".index")
     joiner = "&" if "?" in base else "?"
     return base + joiner + "&".join(f"{k}={v}" for k, v in args.items())
 
@@ -222,5 +228,5 @@ def resend(public_id: str):
         invoice=invoice,
         sent=sent,
         in_dialog=is_htmx(),
-        volver=request.values.get("volver", ""),
+        volver=_volver(),
     )
