@@ -454,7 +454,8 @@ _browser_results = {"passed": 0, "failed": 0, "version": None}
 def live_server(app):
     """The app served over HTTP on a free loopback port, for the browser."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop to look (every 0.5 s by default): half a second per test.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
