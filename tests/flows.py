@@ -461,17 +461,34 @@ def free_port() -> int:
 
 
 class Mailbox:
-    """aiosmtpd handler keeping every message it accepts, optionally slow."""
+    """aiosmtpd handler keeping every message it accepts, optionally slow.
+
+    `on_accept(envelope)` runs after a message is kept, before the client gets its 250.
+    With `hold_after` = n, the message after the n-th kept one is held (`holding` is set)
+    until `release` is set, then refused with a 451: the client never had it accepted.
+    """
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.envelopes: list = []
         self.url = ""
+        self.on_accept = None
+        self.hold_after: int | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             await asyncio.sleep(self.delay)
+        if len(self.envelopes) == self.hold_after and not self.release.is_set():
+            self.holding.set()
+            deadline = time.monotonic() + PATIENCE
+            while not self.release.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            return "451 Requested action aborted: try again later"
         self.envelopes.append(envelope)
+        if self.on_accept is not None:
+            self.on_accept(envelope)
         return "250 OK"
 
     def messages(self) -> list[EmailMessage]:

@@ -3,7 +3,6 @@ SMTP server (aiosmtpd on loopback), retried with backoff, never lost when a work
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -13,17 +12,16 @@ import threading
 import time
 from datetime import timedelta
 from email import policy
-from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tests.flows import PATIENCE, free_port
 from webapp.config import ROOT
 from webapp.db import make_engine
 from webapp.extensions import db
@@ -42,71 +40,9 @@ PDF = b"%PDF-1.4\n% factura de prueba\n%%EOF\n"
 XML = b'<?xml version="1.0" encoding="UTF-8"?><cfdi:Comprobante Version="4.0"/>'
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # Bound of every wait on another process or thread: generous, for a busy machine (a worker
 # process may take many seconds to start); a wait ends as soon as its condition holds.
-DEADLINE = 120.0
-
-
-class Mailbox:
-    """aiosmtpd handler keeping every message it accepts, optionally slow.
-
-    `on_accept(envelope)` runs after a message is kept, before the client gets its 250.
-    With `hold_after` = n, the message after the n-th kept one is held (`holding` is set)
-    until `release` is set, then refused with a 451: the client never had it accepted.
-    """
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.envelopes: list = []
-        self.url = ""
-        self.on_accept = None
-        self.hold_after: int | None = None
-        self.holding = threading.Event()
-        self.release = threading.Event()
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if len(self.envelopes) == self.hold_after and not self.release.is_set():
-            self.holding.set()
-            deadline = time.monotonic() + DEADLINE
-            while not self.release.is_set() and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-            return "451 Requested action aborted: try again later"
-        self.envelopes.append(envelope)
-        if self.on_accept is not None:
-            self.on_accept(envelope)
-        return "250 OK"
-
-    def messages(self) -> list[EmailMessage]:
-        parser = BytesParser(policy=policy.default)
-        return [parser.parsebytes(e.content) for e in list(self.envelopes)]
-
-
-@pytest.fixture
-def smtp_server():
-    """Start SMTP servers on loopback: smtp_server(delay=..., port=..., **SMTP options)."""
-    controllers: list[Controller] = []
-
-    def start(delay: float = 0.0, port: int | None = None, **smtp_options) -> Mailbox:
-        mailbox = Mailbox(delay)
-        controller = Controller(
-            mailbox, hostname="127.0.0.1", port=port or free_port(), **smtp_options
-        )
-        controller.start()
-        controllers.append(controller)
-        mailbox.url = f"smtp://127.0.0.1:{controller.port}"
-        return mailbox
-
-    yield start
-    for controller in controllers:
-        controller.stop()
+DEADLINE = PATIENCE
 
 
 def queue(app, count: int = 1, **kwargs) -> list[int]:
