@@ -164,10 +164,6 @@ class Stamping:
             return problem
         return None
 
-    def is_test(self, issuer: Issuer) -> bool:
-        """Whether the issuer's provider gives test stamps (for pages before stamping)."""
-        return self.pac_for(issuer).test
-
     # --- the road -------------------------------------------------------------------------
 
     def issue(self, session: Session, request: issue.Request, issuer: Issuer, now) -> Outcome:
