@@ -37,7 +37,6 @@ from tests.flows import (
     verified_account,
 )
 from webapp import crypto
-from webapp.accounts import passwords
 from webapp.app import create_app
 from webapp.cfdi import build, samples, sign
 from webapp.cfdi.pac import sandbox
@@ -49,6 +48,7 @@ from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
 from webapp.extensions import db
 from webapp.migrate import upgrade
 from webapp.models import Account, Branch, Issuer, StaffRole, Ticket, TicketStatus, metadata
+from webapp.security import passwords
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 

@@ -30,9 +30,7 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from webapp.accounts.passwords import hash_password
 from webapp.api.keys import make_key
-from webapp.captcha import store as captcha_store
 from webapp.cfdi.cadena import find_tfd
 from webapp.cfdi.catalogs import MEXICO_CITY
 from webapp.cfdi.pac import Stamped
@@ -55,6 +53,8 @@ from webapp.models import (
     TicketStatus,
     invoice_ticket,
 )
+from webapp.security.captcha import store as captcha_store
+from webapp.security.passwords import hash_password
 from webapp.wiring import stamping
 
 # --- Waiting on a busy machine -------------------------------------------------------------

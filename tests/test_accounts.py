@@ -125,7 +125,7 @@ def test_altered_expired_and_wrong_purpose_links_are_refused(app, client, preset
     assert client.get(altered).status_code == 410
     with app.app_context():
         account = db.session.scalars(select(Account)).one()
-        from webapp.accounts.tokens import make_token
+        from webapp.security.tokens import make_token
 
         wrong = make_token(app.config["SECRET_KEY"], "reset", account)
         real_now = time.time
@@ -445,7 +445,7 @@ def test_passwords_are_hashed_with_argon2id_at_rfc_9106_strength():
     """Stored hashes carry argon2-cffi's recommended parameters (RFC 9106 low-memory: 64 MiB,
     three passes, four lanes); a hash made with weaker ones still verifies, and is flagged to
     be redone at the next sign-in."""
-    from webapp.accounts import passwords
+    from webapp.security import passwords
 
     stored = passwords.hash_password("caballo bateria grapa correcta")
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")

@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from webapp.captcha import store as captcha_store
 from webapp.extensions import db
 from webapp.models import MailMessage
+from webapp.security.captcha import store as captcha_store
 
 pytestmark = pytest.mark.browser
 

@@ -37,12 +37,12 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from sqlalchemy import select
 
-from webapp.accounts import passwords, questions, tokens
-from webapp.captcha import store as captcha_store
 from webapp.extensions import db
 from webapp.fiscal.rfc import check_rfc
 from webapp.mail import validate_address
 from webapp.models import Account, MailMessage
+from webapp.security import passwords, questions, tokens
+from webapp.security.captcha import store as captcha_store
 
 ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))  # as tests/conftest.py decides
 RFC = "XOJI740919U48"

@@ -14,12 +14,19 @@ from itsdangerous import TimestampSigner
 from PIL import Image
 from sqlalchemy import func, select
 
-from webapp.captcha import check_config
-from webapp.captcha.challenge import IMAGE_SIZE, answer_for, new_challenge
-from webapp.captcha.store import MAX_AGE, RETENTION, challenge_for, issue, normalise, verify
 from webapp.extensions import db
 from webapp.models.base import utcnow
 from webapp.models.captcha import CaptchaUse
+from webapp.security.captcha import check_config
+from webapp.security.captcha.challenge import IMAGE_SIZE, answer_for, new_challenge
+from webapp.security.captcha.store import (
+    MAX_AGE,
+    RETENTION,
+    challenge_for,
+    issue,
+    normalise,
+    verify,
+)
 
 
 @pytest.fixture
@@ -172,7 +179,7 @@ def test_tampered_and_foreign_tokens_fail(app, captcha_app):
 def test_token_reveals_no_answer_and_renders_the_same_challenge(app):
     with app.app_context():
         token, challenge = issue()
-        from webapp.captcha.store import _serializer
+        from webapp.security.captcha.store import _serializer
 
         nonce, length = _serializer().loads(token)
         assert length == 5 and challenge.answer not in nonce

@@ -23,10 +23,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "es_MX")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "America/Mexico_City")
 
-    from webapp import assets, errors, i18n, observability, security, templating, wiring
-    from webapp.accounts.policy import from_settings
+    from webapp import assets, errors, i18n, observability, templating, wiring
     from webapp.extensions import COMPRESS_DEFAULTS, compress, csrf, db, limiter, login_manager
     from webapp.mail.outbox import MESSAGE_DOMAIN, message_domain
+    from webapp.security import web as security
+    from webapp.security.policy import from_settings
 
     app.config["SECURITY_POLICY"] = from_settings(app.config)
     observability.init_app(app)

@@ -96,7 +96,7 @@ def _data_key(instance: Path) -> str:
 
 def check(settings: dict) -> None:
     """Refuse to start with a setting that cannot work, saying which and why."""
-    from webapp.captcha import check_config
+    from webapp.security.captcha import check_config
 
     check_config(settings)
     if settings["PAC"] not in PACS:
@@ -202,6 +202,6 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "RATELIMIT_API": os.environ.get("RATELIMIT_API", "600/minute"),  # per API key
         "API_IDEMPOTENCY_HOURS": int(os.environ.get("API_IDEMPOTENCY_HOURS", "24")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
-        # SECURITY_PRESET (modern | seed) and SECURITY_<KNOB> overrides: webapp.accounts.policy
+        # SECURITY_PRESET (modern | seed) and SECURITY_<KNOB> overrides: webapp.security.policy
         **{k: v for k, v in os.environ.items() if k.startswith("SECURITY_")},
     }

@@ -114,18 +114,18 @@ class SecretQuestionForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from webapp.accounts.questions import QUESTIONS
+        from webapp.security.questions import QUESTIONS
 
         self.question.choices = [("", _l("Elija…"))] + list(QUESTIONS.items())
 
     def validate_question(self, field) -> None:
-        from webapp.accounts.questions import QUESTIONS
+        from webapp.security.questions import QUESTIONS
 
         if field.data not in QUESTIONS:
             raise ValidationError(_l("Elija una pregunta de la lista."))
 
     def validate_answer(self, field) -> None:
-        from webapp.accounts.questions import normalize_answer
+        from webapp.security.questions import normalize_answer
 
         if len(normalize_answer(field.data or "")) < 2:
             raise ValidationError(_l("Escriba una respuesta que pueda recordar."))

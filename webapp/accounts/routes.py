@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
-from webapp.accounts import audit, bp, lockout, passwords, questions, tokens
+from webapp.accounts import bp
 from webapp.accounts.forms import (
     AnswerForm,
     ChangePasswordForm,
@@ -20,15 +20,16 @@ from webapp.accounts.forms import (
     SecretQuestionForm,
     SignInForm,
 )
-from webapp.accounts.messages import password_messages
 from webapp.accounts.session import sign_in
-from webapp.captcha import store as captcha
 from webapp.extensions import db, limiter
 from webapp.htmx import is_htmx, render
 from webapp.issuing import ownership
 from webapp.mail import queue_mail
 from webapp.models import Account
-from webapp.security import local_path
+from webapp.security import audit, lockout, passwords, questions, tokens
+from webapp.security.captcha import store as captcha
+from webapp.security.messages import password_messages
+from webapp.security.web import local_path
 
 
 def _policy():

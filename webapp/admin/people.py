@@ -18,7 +18,6 @@ from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
-from webapp.accounts import audit
 from webapp.accounts.forms import RfcEmailForm
 from webapp.admin import bp, scope
 from webapp.admin.auth import current_staff, staff_required
@@ -28,6 +27,7 @@ from webapp.extensions import db
 from webapp.htmx import is_htmx, render
 from webapp.mail import queue_mail
 from webapp.models import Branch, StaffMember, StaffRole
+from webapp.security import audit
 
 ADMIN = StaffRole.ISSUER_ADMIN
 EMAIL_TAKEN = _l("Ese correo ya no se puede usar para el panel del comercio. Escriba otro.")

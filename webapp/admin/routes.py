@@ -16,16 +16,16 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.accounts import audit, lockout, passwords, tokens
-from webapp.accounts.messages import password_messages
 from webapp.admin import auth, bp, dashboard, nav, scope
 from webapp.admin.auth import current_staff, staff_required
 from webapp.admin.forms import StaffPasswordForm, StaffRecoverForm, StaffSignInForm
-from webapp.captcha import store as captcha
 from webapp.extensions import db, limiter
 from webapp.mail import queue_mail
 from webapp.models import Issuer, StaffMember, StaffRole
-from webapp.security import local_path
+from webapp.security import audit, lockout, passwords, tokens
+from webapp.security.captcha import store as captcha
+from webapp.security.messages import password_messages
+from webapp.security.web import local_path
 from webapp.wiring import signing_problem, stamping
 
 FAILURES = "staff_signin_failures"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.accounts.passwords import hash_password
 from webapp.models import Branch, Issuer, StaffMember, StaffRole, utcnow
+from webapp.security.passwords import hash_password
 
 
 class StaffError(ValueError):

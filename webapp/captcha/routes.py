@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort
 
-from webapp.captcha.store import challenge_for
+from webapp.security.captcha.store import challenge_for
 
 bp = Blueprint("captcha", __name__, url_prefix="/captcha")
 

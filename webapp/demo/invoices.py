@@ -18,9 +18,9 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from webapp.accounts.passwords import hash_password
 from webapp.demo.data import demo_issuer
 from webapp.models import Account, Branch, Invoice, InvoiceStatus, Issuer
+from webapp.security.passwords import hash_password
 
 CUSTOMER_RFC = "XOJI740919U48"
 CUSTOMER_NAME = "INGRID XODAR JIMENEZ"

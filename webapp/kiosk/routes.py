@@ -26,7 +26,7 @@ from webapp.invoicing import flow
 from webapp.issuing import retention
 from webapp.kiosk import bp, devices, web
 from webapp.models import Branch, Invoice, InvoiceStatus, Ticket
-from webapp.security import CSP
+from webapp.security.web import CSP
 from webapp.services.stamping import filename
 
 # The PDF printed from a frame of the kiosk's own page (everything else: frame-ancestors 'none').

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from webapp.extensions import db
 from webapp.i18n import COOKIE, LANGUAGES
 from webapp.main import bp
-from webapp.security import local_path
+from webapp.security.web import local_path
 
 
 @bp.get("/")

@@ -27,7 +27,7 @@ from webapp.models import Invoice
 from webapp.panel import bp, exports, query
 from webapp.panel.forms import FilterForm
 from webapp.panel.listing import list_response, state_of
-from webapp.security import local_path
+from webapp.security.web import local_path
 from webapp.services.stamping import filename
 from webapp.wiring import queue_invoice_mail
 

@@ -19,7 +19,6 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.accounts import audit, passwords, tokens
 from webapp.extensions import db, limiter
 from webapp.fiscal import catalogs
 from webapp.htmx import is_htmx, render
@@ -29,6 +28,7 @@ from webapp.mail import queue_mail
 from webapp.models import Account, CustomerProfile, DeliveryEmail
 from webapp.profile import bp
 from webapp.profile.forms import FIELDS, EmailChangeForm, ProfileForm, check_profile
+from webapp.security import audit, passwords, tokens
 
 EMAIL_CHANGE_SALT = "autofactura-change-email"
 

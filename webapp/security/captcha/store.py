@@ -24,10 +24,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
-from webapp.captcha.challenge import DEFAULT_LENGTH, MAX_LENGTH, Challenge, new_challenge
 from webapp.extensions import db
 from webapp.models.base import utcnow
 from webapp.models.captcha import CaptchaUse
+from webapp.security.captcha.challenge import DEFAULT_LENGTH, MAX_LENGTH, Challenge, new_challenge
 
 SALT = "captcha"
 MAX_AGE = 600  # seconds a token is good for

@@ -12,7 +12,7 @@ import unicodedata
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from webapp.accounts.policy import SecurityPolicy
+from webapp.security.policy import SecurityPolicy
 
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's recommended parameters (RFC 9106)
 # Verified against when the account does not exist, so that both take the same time.

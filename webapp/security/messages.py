@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.accounts.passwords import PasswordProblem
-from webapp.accounts.policy import SecurityPolicy
+from webapp.security.passwords import PasswordProblem
+from webapp.security.policy import SecurityPolicy
 
 
 def password_messages(problems, policy: SecurityPolicy) -> list[str]:

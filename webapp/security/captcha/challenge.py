@@ -6,7 +6,8 @@ bytes (tests; a server that renders the image again from a signed token); no see
 Digits only: easy to type on a phone keypad, and speakable.
 
 The voice is twenty clips in voice/ (the ten digits, two variants each, 8 kHz mono 8-bit) made
-once with espeak-ng by `python -m webapp.captcha.build_voice`; at run time they are only read,
+once with espeak-ng by `python -m webapp.security.captcha.build_voice`; at run time they are
+only read,
 slowed or sped up a little, spaced at random and mixed over light noise with array arithmetic.
 """
 

@@ -1,7 +1,8 @@
-"""Rebuild the spoken digits in webapp/captcha/voice/ (a maintainer's tool, never run by the app).
+"""Rebuild the spoken digits in webapp/security/captcha/voice/ (a maintainer's tool, never run
+by the app).
 
     apt-get install espeak-ng sox
-    .venv/bin/python -m webapp.captcha.build_voice
+    .venv/bin/python -m webapp.security.captcha.build_voice
 
 Each of the ten Spanish digits is spoken by espeak-ng's Latin-American voice in two variants
 (a lower and a higher one), trimmed of silence, normalised and stored as 8 kHz mono unsigned
@@ -17,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from webapp.captcha.challenge import DIGIT_WORDS, VOICE_DIR
+from webapp.security.captcha.challenge import DIGIT_WORDS, VOICE_DIR
 
 # variant directory -> espeak-ng arguments (voice, pitch 0-99)
 VARIANTS = {

@@ -17,8 +17,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.accounts.policy import SecurityPolicy
 from webapp.fiscal.rfc import normalize_rfc
+from webapp.security.policy import SecurityPolicy
 
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # locked until recovery
 
