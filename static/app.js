@@ -23,6 +23,13 @@
     opener = null;
   }, true);
 
+  // The invoice filters' search box sends its query as it is typed (debounced); its "change"
+  // on leaving the field would send the same query again and replace the rows that "Cargar
+  // más" had just appended. The other filters still send on "change".
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "q" && event.target.form && event.target.form.id === "filtros") event.stopPropagation();
+  }, true);
+
   // A page or a swapped form that comes back with errors puts the focus on the first field to
   // fix (its message is tied to it by aria-describedby, so it is read out), unless the
   // customer is already somewhere else.

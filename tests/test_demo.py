@@ -21,7 +21,7 @@ from webapp import crypto
 from webapp.cfdi.testcsd import TEST_AUTHORITY, make_test_csd
 from webapp.csd import CSDError, issuer_signer, store_csd
 from webapp.extensions import db
-from webapp.models import Branch, Issuer, Ticket, TicketStatus
+from webapp.models import Branch, Invoice, Issuer, Ticket, TicketStatus
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
 CENT = Decimal("0.01")
@@ -138,6 +138,39 @@ def test_tickets_command_prints_the_newest_open_tickets(app, demo):
         assert sold_at == ticket.sold_at
     dates = [datetime.fromisoformat(r["sold_at"]) for r in records]
     assert dates == sorted(dates, reverse=True)
+
+
+def test_tickets_command_prints_only_tickets_that_can_be_invoiced_now(app, demo):
+    """Under a window of one day after the sale most of the 2,000 cannot be invoiced: the
+    command lists exactly those that can, and says how many there were."""
+    from webapp.fiscal.window import in_window, parse_policy
+
+    demo.window_policy = "days_after:1"
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["demo", "tickets", "--count", "2000"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    now = datetime.now(UTC)
+    policy = parse_policy("days_after:1")
+    invoiceable = [
+        t
+        for t in db.session.scalars(select(Ticket).where(Ticket.status == TicketStatus.OPEN))
+        if in_window(t.sold_at, now, policy)
+    ]
+    assert 0 < len(invoiceable) < 2000
+    assert {r["ticket_number"] for r in records} == {t.ticket_number for t in invoiceable}
+    assert f"{len(records)} open ticket(s) of 'demo' can be invoiced now" in result.stderr
+
+
+def test_demo_invoices_twice_adds_more_instead_of_failing(app, demo):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "invoices", "--count", "20"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(args=["demo", "invoices", "--count", "20"])
+    assert second.exit_code == 0, second.output
+    assert "it now lists 40" in second.output
+    assert count(Invoice) == 40
+    assert db.session.scalar(select(func.count(func.distinct(Invoice.uuid)))) == 40
 
 
 def test_stored_csd_signs_as_the_issuer(demo):

@@ -139,3 +139,25 @@ def test_panel_without_javascript(browser, live_server, app, stamped, history):
         assert {files[p][2] for p in stamped} <= {row[5] for row in exported}
     finally:
         context.close()
+
+
+def test_a_typed_search_is_sent_once_and_cargar_mas_works_at_once(page, live_server, app, history):
+    """Typing a search sends one request (leaving the field does not send it again), and
+    the first "Cargar más" after it appends rows that stay."""
+    browser_sign_in(page, live_server, PASSWORD)
+    page.goto(live_server + "/facturas/")
+    expect(rows(page)).to_have_count(PAGE_SIZE)
+    searches = []
+    page.on(
+        "request",
+        lambda r: "q=DEMO" in r.url and "c=" not in r.url and searches.append(r.url),
+    )
+    page.get_by_label("Buscar").fill("DEMO")
+    page.wait_for_url(re.compile(r"q=DEMO"))
+    expect(rows(page)).to_have_count(PAGE_SIZE)
+    page.get_by_role("link", name="Cargar más").click()  # the search box loses the focus
+    expect(rows(page)).to_have_count(2 * PAGE_SIZE)
+    page.wait_for_load_state("networkidle")
+    expect(rows(page)).to_have_count(2 * PAGE_SIZE)
+    assert len(searches) == 1, searches
+    assert page.errors == []

@@ -36,6 +36,10 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.login_view = "accounts.sign_in"
     login_manager.login_message = None
+    # Sessions are kept on the server (webapp.security.sessions), and nothing asks for a
+    # "fresh" login: Flask-Login's "basic" protection would only write `_fresh` into every
+    # visitor's cookie, rewriting it on their second request.
+    login_manager.session_protection = None
     csrf.init_app(app)
     i18n.init_app(app)
     security.init_app(app)

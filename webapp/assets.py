@@ -13,6 +13,7 @@ import os
 import threading
 
 from flask import Flask, Response, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import safe_join
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -63,6 +64,18 @@ def _cache_headers(response: Response) -> Response:
     return response
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, but a static file's answer neither sets the cookie nor
+    varies on it (Flask-Login reads the session after every request, which would add
+    `Vary: Cookie` and make a browser's cache miss whenever the cookie changed)."""
+
+    def save_session(self, app: Flask, session, response: Response) -> None:
+        if request.endpoint == "static":
+            return
+        super().save_session(app, session, response)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     app.url_defaults(_add_version)
     app.after_request(_cache_headers)

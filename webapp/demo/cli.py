@@ -7,10 +7,10 @@ import json
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from webapp.extensions import db
-from webapp.models import Branch, Issuer, Ticket, TicketStatus
+from webapp.models import Branch, Invoice, Issuer, Ticket, TicketStatus
 
 # webapp.demo.data is imported inside the commands: it pulls satcfdi, which every app
 # (web, tests) would otherwise load at start-up only to register these commands.
@@ -53,20 +53,28 @@ def load_command() -> None:
 @click.option("--branch", "branch_code", help="Only this branch code (e.g. CENTRO).")
 @click.option("--issuer", "slug", default="demo", show_default=True, help="Issuer slug.")
 def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
-    """Print open tickets, newest first, one JSON object per line."""
+    """Print open tickets that can be invoiced now under the issuer's invoicing window,
+    newest first, one JSON object per line."""
     from webapp.demo.data import MEXICO_CITY
+    from webapp.fiscal.window import in_window, parse_policy
+    from webapp.models import utcnow
 
+    issuer = db.session.scalar(select(Issuer).where(Issuer.slug == slug))
+    if issuer is None:
+        raise click.ClickException(f"No issuer '{slug}'. Run `flask demo load` first.")
+    policy, now = parse_policy(issuer.window_policy), utcnow()
     query = (
         select(Ticket, Branch)
         .join(Branch, Ticket.branch_id == Branch.id)
-        .join(Issuer, Branch.issuer_id == Issuer.id)
-        .where(Issuer.slug == slug, Ticket.status == TicketStatus.OPEN)
+        .where(Branch.issuer_id == issuer.id, Ticket.status == TicketStatus.OPEN)
         .order_by(Ticket.sold_at.desc(), Ticket.id.desc())
-        .limit(count)
     )
     if branch_code:
         query = query.where(Branch.code == branch_code)
-    for ticket, branch in db.session.execute(query):
+    printed = 0
+    for ticket, branch in db.session.execute(query.execution_options(yield_per=200)):
+        if printed == count or not in_window(ticket.sold_at, now, policy):
+            break  # newest first: once one is out of the window, every older one is too
         record = {
             "branch_code": branch.code,
             "branch_name": branch.name,
@@ -76,6 +84,13 @@ def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
             "sold_at": ticket.sold_at.astimezone(MEXICO_CITY).isoformat(),
         }
         click.echo(json.dumps(record, ensure_ascii=False))
+        printed += 1
+    if printed < count:
+        click.echo(
+            f"{printed} open ticket(s) of '{slug}' can be invoiced now under its invoicing "
+            f"window ({issuer.window_policy}); the older ones cannot.",
+            err=True,
+        )
 
 
 @demo_cli.command("invoices")
@@ -116,7 +131,13 @@ def invoices_command(count: int, email: str | None) -> None:
     # (100 ms instead of 0.1 ms at 1M rows), and PostgreSQL's index-only scans need the
     # visibility map that VACUUM sets (autovacuum gets there, but later).
     analyze(db.engine)
-    click.echo(f"Added {made:,} invoices to the panel of {account.rfc} ({account.email}).")
+    total = db.session.scalar(
+        select(func.count()).select_from(Invoice).where(Invoice.account_id == account.id)
+    )
+    click.echo(
+        f"Added {made:,} invoices to the panel of {account.rfc} ({account.email}); "
+        f"it now lists {total:,}."
+    )
 
 
 def analyze(engine) -> None:

@@ -93,8 +93,14 @@ def load_invoices(
     batch: int = 10_000,
     progress=None,
 ) -> int:
-    """Insert `count` history invoices for `account`, newest within the last hour; commits."""
-    rng = random.Random(seed)
+    """Insert `count` history invoices for `account`, newest within the last hour; commits.
+
+    Run again, it adds `count` more: the random sequence (UUIDs included) continues from the
+    number of invoices the account already has, so no UUID repeats."""
+    already = session.scalar(
+        select(func.count()).select_from(Invoice).where(Invoice.account_id == account.id)
+    )
+    rng = random.Random(f"{seed}:{already}")
     issuers = _issuers(session)
     folios = {
         issuer.id: (
