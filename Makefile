@@ -9,7 +9,14 @@ CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.
 
 export PORT
 
-.PHONY: run test audit lint translations extract-messages clean
+.PHONY: run test audit lint lock advisories translations extract-messages clean
+
+# Installs come from the lock files, every version pinned with its hashes (README "Locked
+# dependencies"): requirements.lock for the app (and the redis client), requirements-dev.lock
+# for that plus the development tools. `make lock` writes both from pyproject.toml.
+PIP  := $(BIN)/pip --quiet --disable-pip-version-check
+LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+        --generate-hashes --no-strip-extras --custom-compile-command 'make lock'
 
 # npm writes this file on every install: it stands for audit/node_modules being current.
 AUDIT_TOOLS := audit/node_modules/.package-lock.json
@@ -30,6 +37,7 @@ test: $(VENV)/.installed-dev $(CATALOGS) $(AUDIT_TOOLS)
 	./scripts/ensure_system_packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/audit_dependencies.py
 	@echo "== Test suite on SQLite =="
 	$(BIN)/python -m pytest -n auto
 	@echo "== Test suite on PostgreSQL =="
@@ -53,13 +61,25 @@ lint: $(VENV)/.installed-dev
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP) install --require-hashes -r requirements.lock
+	$(PIP) install --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(VENV)/.installed-dev: requirements-dev.lock $(VENV)/.installed
+	$(PIP) install --require-hashes -r requirements-dev.lock
 	@touch $@
+
+## make lock: pin pyproject.toml's dependencies in the lock files (the pins there are kept;
+## LOCK_FLAGS=--upgrade moves every one to its newest release, --upgrade-package NAME one)
+lock: $(VENV)/.installed-dev
+	$(LOCK) --all-extras -o requirements-dev.lock $(LOCK_FLAGS)
+	$(LOCK) --extra redis -c requirements-dev.lock -o requirements.lock
+
+## make advisories: refresh audit/pypi-advisories.json from OSV's export of PyPI's advisories
+ADVISORIES_URL ?= https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip
+advisories: $(VENV)/.installed-dev
+	$(BIN)/python scripts/audit_dependencies.py refresh $(ADVISORIES_URL)
 
 translations: $(CATALOGS)
 

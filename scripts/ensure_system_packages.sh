@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs from Debian and is missing: a PostgreSQL server
 # (the suite runs a second time on it), Chromium with its driver (browser tests), and npm and
-# a Java runtime for the audits (axe-core and vnu.jar come from npm; vnu.jar runs on Java).
+# a Java runtime for the audits (axe-core and vnu.jar come from npm; vnu.jar runs on Java), and
+# a Redis server (tests/test_two_instances.py starts its own, on a free port).
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
 command -v npm > /dev/null || need+=(npm)
 command -v java > /dev/null || need+=(default-jre-headless)
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "Installing from Debian: ${need[*]}"

@@ -14,9 +14,9 @@ from webapp import crypto
 from webapp.extensions import db
 from webapp.models import Branch, Invoice, Issuer
 
-PNG_1PX = bytes.fromhex(
+PNG_1PX = bytes.fromhex(  # one white pixel, as webapp.images re-encodes it (so stored as sent)
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d4944415478da63f8cfc0f01f0005000201a5e7d1c20000000049454e44ae426082"
+    "0000000d4944415478da63f8ffffff7f0009fb03fdf5d8f19a0000000049454e44ae426082"
 )
 SVG = '<svg xmlns="http://www.w3.org/2000/svg"{}>{}</svg>'
 XLINK = ' xmlns:xlink="http://www.w3.org/1999/xlink"'

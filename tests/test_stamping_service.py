@@ -199,7 +199,7 @@ def test_two_first_invoices_of_one_account_keep_one_profile(app, demo):
         account_id = verified_account(RECEPTOR_DATA.rfc, EMAIL)
         db.session.commit()
     with app.test_request_context():
-        login_user(SignedIn(db.session.get(Account, account_id)))
+        login_user(SignedIn(db.session.get(Account, account_id), "a-session-token"))
         profile.remember(RECEPTOR_DATA, EMAIL)
         real_scalar = db.session.scalar
         seen = []

@@ -4,8 +4,11 @@ The strict CSP forbids inline styles, so the colour comes in a tiny per-issuer s
 (`/marca/<slug>.css`: ":root{--accent:#rrggbb}") linked after app.css, and the logo from
 `/marca/<slug>/logo`, both revalidated with an ETag.
 
-The checks (`check_logo`, `check_color`) are plain functions returning a problem code; the
-settings view words them.
+The checks (`check_logo`, `accept_logo`, `check_color`) are plain functions returning a
+problem code; the settings view words them. A PNG logo is stored re-encoded (webapp.images:
+measured from its header, refused above 4 megapixels, reduced, metadata dropped), and served
+re-encoded too (`images.safe_png`, cached), so a logo stored before those checks is either
+served plain or not at all (404).
 
     GET /marca/demo.css    → :root{--accent:#1f4e79}
     GET /marca/demo/logo   → the PNG or SVG, nosniff (SVG under a CSP of its own)
@@ -22,6 +25,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
+from webapp import images
 from webapp.extensions import db
 from webapp.models import Issuer
 
@@ -58,6 +62,21 @@ def check_logo(data: bytes) -> tuple[str | None, str | None]:
     if not (head.startswith(b"<?xml") or head.startswith(b"<svg") or head.startswith(b"<!--")):
         return None, "format"
     return (SVG, None) if (problem := _check_svg(data)) is None else (None, problem)
+
+
+def accept_logo(data: bytes) -> tuple[str | None, bytes | None, str | None]:
+    """(content type, bytes to store, None) for an acceptable logo, else (None, None, problem):
+    check_logo's problems, and for a PNG "pixels" (more than images.MAX_PIXELS) or "damaged"
+    (it does not decode). A PNG is stored re-encoded; an SVG (vector, checked) as sent."""
+    content_type, problem = check_logo(data)
+    if problem:
+        return None, None, problem
+    if content_type == SVG:
+        return SVG, data, None
+    try:
+        return PNG, images.reencode_png(data), None
+    except images.ImageRefused as refused:
+        return None, None, refused.code
 
 
 def _check_svg(data: bytes) -> str | None:
@@ -180,6 +199,10 @@ def logo(slug: str):
     if not issuer.logo or issuer.logo_type not in (PNG, SVG):
         abort(404)
     data = bytes(issuer.logo)
+    if issuer.logo_type == PNG:
+        data = images.safe_png(data)  # re-encoded: a logo stored before the upload checks too
+        if data is None:
+            abort(404)
     response = Response(data, mimetype=issuer.logo_type)
     response.headers["X-Content-Type-Options"] = "nosniff"
     if issuer.logo_type == SVG:

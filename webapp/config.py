@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import secrets
@@ -12,6 +13,8 @@ INSTANCE = ROOT / "instance"
 
 TRUE = {"1", "true", "yes", "on"}
 PACS = ("sandbox", "finkok", "sw")  # stamping providers this version can talk to
+# REDIS_URL schemes the rate limiter's storage (the `limits` package) understands
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 KIOSK_SETTINGS = {
     "KIOSK_IDLE_SECONDS": 60,
     "KIOSK_COUNTDOWN_SECONDS": 15,
@@ -20,7 +23,7 @@ KIOSK_SETTINGS = {
 }
 
 
-def _flag(name: str, default: bool = False) -> bool:
+def _flag(name: str, default: bool | None = False) -> bool | None:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in TRUE
 
@@ -106,6 +109,8 @@ def check(settings: dict) -> None:
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         raise RuntimeError(f"RETENTION_DAYS={days!r} must be a whole number of days, at least 1")
     _check_logs(settings)
+    _check_limits(settings)
+    _check_proxies_and_redis(settings)
     for name, default in KIOSK_SETTINGS.items():
         value = settings.get(name, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -123,6 +128,60 @@ def _check_logs(settings: dict) -> None:
     level = settings.get("LOG_LEVEL", "INFO")
     if not isinstance(level, str) or level.upper() not in LEVELS:
         raise RuntimeError(f"LOG_LEVEL={level!r} is unknown; choose one of {', '.join(LEVELS)}")
+
+
+def _check_proxies_and_redis(settings: dict) -> None:
+    proxies = settings.get("TRUSTED_PROXIES", 0)
+    if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
+        raise RuntimeError(
+            f"TRUSTED_PROXIES={proxies!r} must be the number of proxies in front (0 for none)"
+        )
+    url = settings.get("REDIS_URL")
+    if not url:
+        return
+    if str(url).partition("://")[0] not in REDIS_SCHEMES:
+        raise RuntimeError(
+            f"REDIS_URL={url!r} must start with one of {', '.join(REDIS_SCHEMES)} and ://"
+        )
+    if importlib.util.find_spec("redis") is None:
+        raise RuntimeError(
+            "REDIS_URL is set but the redis package is missing: pip install -e '.[redis]'"
+        )
+
+
+# Limits of mail and guesses (see from_environment): whole numbers, at least this much.
+LIMIT_NUMBERS = {
+    "INVOICE_MAIL_MAX_RECIPIENTS": (5, 1),
+    "TICKET_CAPTCHA_AFTER_MISSES": (5, 0),
+    "STAFF_INVITATION_HOURS": (72, 1),
+}
+LIMIT_STRINGS = (
+    "RATELIMIT_REGISTERED_NOTICE",
+    "RATELIMIT_INVOICE_MAIL",
+    "RATELIMIT_INVOICE_MAIL_SESSION",
+    "RATELIMIT_INVOICE_MAIL_IP",
+    "RATELIMIT_TICKET_IP",
+    "RATELIMIT_TICKET_BRANCH",
+)
+
+
+def _check_limits(settings: dict) -> None:
+    from limits import parse_many
+
+    for name, (default, least) in LIMIT_NUMBERS.items():
+        value = settings.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise RuntimeError(f"{name}={value!r} must be a whole number, at least {least}")
+    for name in LIMIT_STRINGS:
+        value = settings.get(name)
+        if value is None:
+            continue
+        try:
+            parse_many(str(value))
+        except ValueError:
+            raise RuntimeError(
+                f"{name}={value!r} must be limits such as 10/minute;60/hour"
+            ) from None
 
 
 def _check_pac(settings: dict) -> None:
@@ -161,6 +220,14 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "MAIL_LEASE_SECONDS": float(os.environ.get("MAIL_LEASE_SECONDS", "120")),
         "MAIL_TIMEOUT_SECONDS": float(os.environ.get("MAIL_TIMEOUT_SECONDS", "20")),
         "BASE_URL": os.environ.get("BASE_URL", f"http://127.0.0.1:{port}"),
+        # Proxies in front that append to X-Forwarded-For and set X-Forwarded-Proto (0: none;
+        # nginx or Caddy on the machine: 1). webapp.security.web.trust_proxies.
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+        # Session, language and branch cookies: HttpOnly, SameSite=Lax, and Secure when
+        # BASE_URL is https (None here) unless SESSION_COOKIE_SECURE says otherwise.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", None),
         "PORT": port,
         "PAC": os.environ.get("PAC", "sandbox"),
         "PAC_SANDBOX_DIR": os.environ.get("PAC_SANDBOX_DIR", str(instance / "sandbox-pac")),
@@ -194,12 +261,38 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         # Compress answers (br, gzip); COMPRESS=0 when a proxy in front already does it.
         "COMPRESS_REGISTER": _flag("COMPRESS", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_KEY_PREFIX": "autofactura",  # a Redis shared with other apps
+        # Redis unreachable: each process limits on its own (in memory) rather than answer 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": bool(os.environ.get("REDIS_URL")),
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_SIGNIN_IP": os.environ.get("RATELIMIT_SIGNIN_IP", "30/minute;300/hour"),
         "RATELIMIT_SIGNIN_ACCOUNT": os.environ.get("RATELIMIT_SIGNIN_ACCOUNT", "10/minute"),
         "RATELIMIT_EMAIL_IP": os.environ.get("RATELIMIT_EMAIL_IP", "10/minute;60/hour"),
         "RATELIMIT_API": os.environ.get("RATELIMIT_API", "600/minute"),  # per API key
+        # One "ya está registrado" email per address per this, whatever the IP.
+        "RATELIMIT_REGISTERED_NOTICE": os.environ.get("RATELIMIT_REGISTERED_NOTICE", "1/hour"),
+        # Invoice emails ("Enviar por correo", the two "Reenviar"), each address counting one:
+        # addresses in one request; then per invoice, per browser session (per account when
+        # signed in) and per IP (per kiosk terminal on a kiosk).
+        "INVOICE_MAIL_MAX_RECIPIENTS": int(os.environ.get("INVOICE_MAIL_MAX_RECIPIENTS", "5")),
+        "RATELIMIT_INVOICE_MAIL": os.environ.get("RATELIMIT_INVOICE_MAIL", "10/hour"),
+        "RATELIMIT_INVOICE_MAIL_SESSION": os.environ.get(
+            "RATELIMIT_INVOICE_MAIL_SESSION", "20/hour"
+        ),
+        "RATELIMIT_INVOICE_MAIL_IP": os.environ.get(
+            "RATELIMIT_INVOICE_MAIL_IP", "10/minute;50/hour"
+        ),
+        # Ticket checks (inline, "Agregar", "Generar factura", "Reenviar la factura") per IP (per
+        # kiosk terminal on a kiosk) and per branch; the captcha on the ticket form after this
+        # many answers "not found / does not match" in a browser session (0: never).
+        "RATELIMIT_TICKET_IP": os.environ.get("RATELIMIT_TICKET_IP", "60/minute;1000/hour"),
+        "RATELIMIT_TICKET_BRANCH": os.environ.get(
+            "RATELIMIT_TICKET_BRANCH", "300/minute;5000/hour"
+        ),
+        "TICKET_CAPTCHA_AFTER_MISSES": int(os.environ.get("TICKET_CAPTCHA_AFTER_MISSES", "5")),
+        # Hours a staff invitation link works (a recovery link: SECURITY_RESET_LINK_MINUTES).
+        "STAFF_INVITATION_HOURS": int(os.environ.get("STAFF_INVITATION_HOURS", "72")),
         "API_IDEMPOTENCY_HOURS": int(os.environ.get("API_IDEMPOTENCY_HOURS", "24")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
         # SECURITY_PRESET (modern | seed) and SECURITY_<KNOB> overrides: webapp.security.policy

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
+from webapp import ratelimits
 from webapp.accounts import bp
 from webapp.accounts.forms import (
     AnswerForm,
@@ -21,14 +22,18 @@ from webapp.accounts.forms import (
     SignInForm,
 )
 from webapp.accounts.session import sign_in
+from webapp.accounts.session import sign_out as end_session
 from webapp.extensions import db, limiter
 from webapp.htmx import is_htmx, render
 from webapp.issuing import ownership
 from webapp.mail import queue_mail
 from webapp.models import Account
-from webapp.security import audit, lockout, passwords, questions, tokens
+from webapp.ratelimits import Limit
+from webapp.security import audit, gate, lockout, passwords, questions, sessions, tokens
 from webapp.security.captcha import store as captcha
+from webapp.security.doors import CUSTOMERS, TEMPORARY_PASSWORD_HOURS, must_change
 from webapp.security.messages import password_messages
+from webapp.security.signin import Outcome
 from webapp.security.web import local_path
 
 
@@ -73,20 +78,13 @@ def _limit(name: str):
     return lambda: current_app.config[name]
 
 
-def _identifier_key() -> str:
-    """The account a sign-in targets, for per-account throttling: its id when the identifier
-    (RFC or email, in any spelling) finds one, else the normalised identifier."""
-    identifier = lockout.normalize_identifier(request.form.get("identifier"))
-    account = _find_for_sign_in(identifier)
-    return f"signin:account:{account.id}" if account else "signin:" + identifier
+def _inline_check() -> bool:
+    """An inline check of one registration field (htmx, HX-Target campo-*): it sends nothing."""
+    return is_htmx() and request.headers.get("HX-Target", "").startswith("campo-")
 
 
 @bp.route("/registro", methods=["GET", "POST"])
-@limiter.limit(
-    _limit("RATELIMIT_EMAIL_IP"),
-    methods=["POST"],
-    exempt_when=lambda: request.headers.get("HX-Request") == "true",
-)
+@limiter.limit(_limit("RATELIMIT_EMAIL_IP"), methods=["POST"], exempt_when=_inline_check)
 def register():
     """Seed 000: RFC, email twice, Aceptar; then an email with the link to finish.
 
@@ -97,7 +95,7 @@ def register():
     still goes only to that address.
     """
     form = RegisterForm()
-    inline = is_htmx() and request.headers.get("HX-Target", "").startswith("campo-")
+    inline = _inline_check()
     if request.method == "POST" and form.validate() and not inline:
         account = db.session.scalar(select(Account).where(Account.email == form.email.data))
         if account is None:
@@ -112,8 +110,12 @@ def register():
             _send_verification(account)
             db.session.commit()
             return render_template("accounts/incomplete.html", email=account.email)
-        _send(account, "already_registered", signin=url_for(".sign_in", _external=False))
-        db.session.commit()
+        # At most RATELIMIT_REGISTERED_NOTICE of these per address, whatever the IP; the
+        # page is the same either way.
+        notice = Limit("RATELIMIT_REGISTERED_NOTICE", "registered", account.email)
+        if ratelimits.take(notice) is None:
+            _send(account, "already_registered", signin=url_for(".sign_in", _external=False))
+            db.session.commit()
         return redirect(url_for(".registered", correo=account.email), 303)
     if inline:
         name = request.headers["HX-Target"].removeprefix("campo-")
@@ -184,90 +186,52 @@ def _set_question(account: Account, qform: SecretQuestionForm) -> None:
     )
 
 
-def _find_for_sign_in(identifier: str) -> Account | None:
-    identifier = lockout.normalize_identifier(identifier)
-    if not identifier:
-        return None
-    if "@" in identifier:
-        return db.session.scalar(select(Account).where(Account.email == identifier))
-    found = db.session.scalars(
-        select(Account).where(Account.rfc == identifier, Account.email_verified_at.is_not(None))
-    ).all()
-    return found[0] if len(found) == 1 else None
-
-
 def _captcha_solved() -> bool:
-    """The form's captcha answered right (each token is good for one try)."""
-    return captcha.verify(
-        request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
-    )
+    return gate.captcha_solved()
 
 
 def _captcha_message():
-    return _("Escriba los números de la imagen o del audio tal como aparecen.")
+    return str(gate.CAPTCHA_WRONG)
 
 
 @bp.route("/entrar", methods=["GET", "POST"], endpoint="sign_in")
 @limiter.limit(_limit("RATELIMIT_SIGNIN_IP"), methods=["POST"])
-@limiter.limit(_limit("RATELIMIT_SIGNIN_ACCOUNT"), methods=["POST"], key_func=_identifier_key)
+@limiter.limit(
+    _limit("RATELIMIT_SIGNIN_ACCOUNT"),
+    methods=["POST"],
+    key_func=gate.per_subject_key(CUSTOMERS, "identifier"),
+)
 def sign_in_page():
-    """Sign-in with RFC or email. After SECURITY_CAPTCHA_AFTER_FAILURES failures in this
-    browser, or on an account with as many failures, the captcha must be solved first; an
-    attempt without it is refused like a wrong password (it does not tell which)."""
+    """Sign-in with RFC or email, through the one sign-in (webapp.security.signin): the
+    lock, then the captcha (after SECURITY_CAPTCHA_AFTER_FAILURES failures in this browser
+    or on the account), then the password; one answer whatever was wrong."""
     form = SignInForm()
-    policy = _policy()
-    error = captcha_error = None
-    threshold = policy.captcha_after_failures
-    failures = session.get("signin_failures", 0)
-    shown = bool(threshold) and failures >= threshold
+    door = gate.Gate(CUSTOMERS, "signin_failures")
     if form.validate_on_submit():
-        solved = shown and _captcha_solved()
-        account = _find_for_sign_in(form.identifier.data or "")
-        now = _now()
-        if lockout.is_locked(account, now):
+        result = door.attempt(form.identifier.data, form.password.data)
+        if result.outcome is Outcome.LOCKED:
             return render_template("accounts/locked.html"), 423
-        account_needs = (
-            bool(threshold) and account is not None and (account.failed_logins >= threshold)
-        )
-        if shown and not solved:
-            captcha_error = _captcha_message()
-        elif account_needs and not solved:
-            error = _("El RFC, el correo o la contraseña no son correctos.")
-        else:
-            ok, rehashed = passwords.verify_password(
-                account.password_hash if account else None, form.password.data or ""
-            )
-            if ok and account.verified and not _temporary_expired(account, now):
-                if rehashed:
-                    account.password_hash = rehashed
-                lockout.clear(account)
-                if must_change(account, policy, now):
-                    return _signed_in(account, ".change_password")
-                return _signed_in(account, next_url=_safe_next(request.args.get("next")))
-            audit.record("signin_failed", account)
-            if account is not None and account.verified:
-                _count_failure(account, policy, now)
-            db.session.commit()
-            error = _("El RFC, el correo o la contraseña no son correctos.")
-        session["signin_failures"] = failures + 1
-        shown = bool(threshold) and failures + 1 >= threshold
+        if result.outcome is Outcome.SIGNED_IN:
+            account = result.subject
+            if must_change(account, _policy(), _now()):
+                return _signed_in(account, ".change_password")
+            return _signed_in(account, next_url=_safe_next(request.args.get("next")))
+        if result.locked_now:
+            _send_locked(result.subject)
+        db.session.commit()
         form.identifier.data = ""
         form.password.data = ""
-    token = captcha.issue()[0] if shown and captcha.enabled() else None
-    status = 401 if error or captcha_error else 200
     return render_template(
         "accounts/sign_in.html",
         form=form,
-        error=error or captcha_error,
-        captcha_token=token,
-        captcha_errors=[captcha_error] if captcha_error else [],
-    ), status
+        error=door.error,
+        captcha_token=door.captcha_token(),
+        captcha_errors=door.captcha_errors,
+    ), door.status
 
 
-def _count_failure(account: Account, policy, now: datetime) -> None:
-    if not lockout.count_failure(account, policy, now):
-        return
-    audit.record("locked", account)
+def _send_locked(account: Account) -> None:
+    policy = _policy()
     _send(
         account,
         "locked",
@@ -309,7 +273,8 @@ def _signed_in(account: Account, target: str = ".home", next_url: str | None = N
 
 @bp.post("/salir")
 def sign_out():
-    logout_user()
+    """Ends the session on the server: a copy of the cookie is anonymous afterwards."""
+    end_session()
     return redirect(url_for("main.index"), 303)
 
 
@@ -319,6 +284,7 @@ def sign_out_everywhere():
     account = current_user.account
     account.session_version += 1
     audit.record("signed_out_everywhere", account)
+    sessions.end_all(db.session, account)
     db.session.commit()
     logout_user()
     return redirect(url_for(".sign_in"), 303)
@@ -333,30 +299,6 @@ def home():
     )
 
 
-TEMPORARY_PASSWORD_HOURS = 1
-
-
-def _temporary_expired(account: Account, now: datetime) -> bool:
-    """A temporary password (seed preset) is valid for one hour."""
-    return bool(
-        account.must_change_password
-        and account.password_changed_at
-        and now - account.password_changed_at > timedelta(hours=TEMPORARY_PASSWORD_HOURS)
-    )
-
-
-def must_change(account: Account, policy, now: datetime) -> bool:
-    """A temporary password, or one older than SECURITY_PASSWORD_MAX_AGE_DAYS."""
-    if account.must_change_password:
-        return True
-    age = policy.password_max_age_days
-    return bool(
-        age
-        and account.password_changed_at
-        and now - account.password_changed_at > timedelta(days=age)
-    )
-
-
 def _set_password(account: Account, password: str, *, temporary: bool = False) -> None:
     """Store a new password: other sessions end, the lock lifts, old links die."""
     if account.locked_until is not None and account.locked_until > _now():
@@ -365,6 +307,7 @@ def _set_password(account: Account, password: str, *, temporary: bool = False) -
     account.password_changed_at = _now()
     account.must_change_password = temporary
     account.session_version += 1
+    sessions.end_all(db.session, account)
     account.failed_logins = 0
     account.locked_until = None
 
@@ -597,7 +540,9 @@ def recover_answer():
             _send_recovery(account, policy, now)
         else:
             audit.record("signin_failed", account)
-            _count_failure(account, policy, now)
+            if lockout.count_failure(account, policy, now):
+                audit.record("locked", account)
+                _send_locked(account)
             db.session.commit()
     return render_template("accounts/recover_sent.html")
 

@@ -86,8 +86,8 @@ def _send_invitation(member: StaffMember) -> None:
     context = dict(
         member=member,
         base_url=current_app.config["BASE_URL"],
-        link=password_link(member),
-        minutes=current_app.config["SECURITY_POLICY"].reset_link_minutes,
+        link=password_link(member),  # an invitation: STAFF_INVITATION_HOURS
+        hours=current_app.config["STAFF_INVITATION_HOURS"],
     )
     queue_mail(
         db.session,

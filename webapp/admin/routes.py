@@ -10,10 +10,8 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from webapp.admin import auth, bp, dashboard, nav, scope
@@ -22,9 +20,10 @@ from webapp.admin.forms import StaffPasswordForm, StaffRecoverForm, StaffSignInF
 from webapp.extensions import db, limiter
 from webapp.mail import queue_mail
 from webapp.models import Issuer, StaffMember, StaffRole
-from webapp.security import audit, lockout, passwords, tokens
-from webapp.security.captcha import store as captcha
+from webapp.security import audit, gate, lockout, passwords, tokens
+from webapp.security.doors import STAFF
 from webapp.security.messages import password_messages
+from webapp.security.signin import Outcome
 from webapp.security.web import local_path
 from webapp.wiring import signing_problem, stamping
 
@@ -48,10 +47,6 @@ def _limit(name: str):
     return lambda: current_app.config[name]
 
 
-def _email_key() -> str:
-    return "staff-signin:" + lockout.normalize_identifier(request.form.get("email"))
-
-
 def _send(member: StaffMember, template: str, **context) -> None:
     context.update(member=member, base_url=current_app.config["BASE_URL"])
     queue_mail(
@@ -62,10 +57,25 @@ def _send(member: StaffMember, template: str, **context) -> None:
     )
 
 
-def password_link(member: StaffMember) -> str:
-    """A single-use link to choose a password: an invitation or a recovery."""
-    token = tokens.make_token(current_app.config["SECRET_KEY"], "staff-password", member)
+RECOVERY, INVITATION = "staff-password", "staff-invitation"  # token purposes
+
+
+def password_link(member: StaffMember, purpose: str = INVITATION) -> str:
+    """A single-use link to choose a password: an invitation (valid STAFF_INVITATION_HOURS)
+    or, with `purpose` RECOVERY, a recovery (valid SECURITY_RESET_LINK_MINUTES)."""
+    token = tokens.make_token(current_app.config["SECRET_KEY"], purpose, member)
     return current_app.config["BASE_URL"].rstrip("/") + url_for("admin.set_password", token=token)
+
+
+def _read_password_link(token: str) -> tuple[int, str] | None:
+    """(member id, fingerprint) of a recovery link younger than its minutes or of an
+    invitation younger than its hours; None for anything else."""
+    secret = current_app.config["SECRET_KEY"]
+    return tokens.read_token(
+        secret, RECOVERY, token, _policy().reset_link_minutes * 60
+    ) or tokens.read_token(
+        secret, INVITATION, token, current_app.config["STAFF_INVITATION_HOURS"] * 3600
+    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -75,70 +85,51 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/entrar", methods=["GET", "POST"])
 @limiter.limit(_limit("RATELIMIT_SIGNIN_IP"), methods=["POST"])
-@limiter.limit(_limit("RATELIMIT_SIGNIN_ACCOUNT"), methods=["POST"], key_func=_email_key)
+@limiter.limit(
+    _limit("RATELIMIT_SIGNIN_ACCOUNT"),
+    methods=["POST"],
+    key_func=gate.per_subject_key(STAFF, "email"),
+)
 def sign_in():
-    """Staff sign-in by email, under the same preset as customers: captcha after the first
-    failure, lock or throttle, and one answer whatever was wrong."""
+    """Staff sign-in by email, through the one sign-in (webapp.security.signin): the same
+    checks in the same order as customers', and one answer whatever was wrong."""
     form = StaffSignInForm()
-    policy = _policy()
-    error = None
-    threshold = policy.captcha_after_failures
-    failures = session.get(FAILURES, 0)
-    shown = bool(threshold) and failures >= threshold
+    door = gate.Gate(STAFF, FAILURES)
     if form.validate_on_submit():
-        now = datetime.now(UTC)
-        email = lockout.normalize_identifier(form.email.data)
-        member = db.session.scalar(select(StaffMember).where(StaffMember.email == email))
-        if lockout.is_locked(member, now):
+        result = door.attempt(form.email.data, form.password.data)
+        if result.outcome is Outcome.LOCKED:
             return render_template("admin/locked.html"), 423
-        solved = shown and captcha.verify(
-            request.form.get(captcha.TOKEN_FIELD), request.form.get(captcha.FORM_FIELD)
-        )
-        needs = bool(threshold) and member is not None and member.failed_logins >= threshold
-        if shown and not solved:
-            error = _("Escriba los números de la imagen o del audio tal como aparecen.")
-        elif not (needs and not solved):
-            ok, rehashed = passwords.verify_password(
-                member.password_hash if member else None, form.password.data or ""
+        if result.outcome is Outcome.SIGNED_IN:
+            member = result.subject
+            audit.record("signin", None, audit.device_id(), staff=member)
+            auth.sign_in(member)
+            db.session.commit()
+            return redirect(_safe_next(request.args.get("next")), 303)
+        if result.locked_now:
+            policy = _policy()
+            _send(
+                result.subject,
+                "locked",
+                temporary=policy.lock_after_failures == 0,
+                minutes=policy.throttle_minutes,
             )
-            if ok and member.verified:
-                if rehashed:
-                    member.password_hash = rehashed
-                lockout.clear(member)
-                audit.record("signin", None, audit.device_id(), staff=member)
-                auth.sign_in(member)
-                session.pop(FAILURES, None)
-                db.session.commit()
-                return redirect(_safe_next(request.args.get("next")), 303)
-        if error is None:  # wrong password, or an account that may not sign in
-            if member is not None and member.verified:
-                audit.record("signin_failed", None, staff=member)
-                if lockout.count_failure(member, policy, now):
-                    audit.record("locked", None, staff=member)
-                    _send(
-                        member,
-                        "locked",
-                        temporary=policy.lock_after_failures == 0,
-                        minutes=policy.throttle_minutes,
-                    )
-                db.session.commit()
-            error = _("El correo o la contraseña no son correctos.")
-        session[FAILURES] = failures + 1
-        shown = bool(threshold) and failures + 1 >= threshold
+        db.session.commit()
         form.password.data = ""
-    token = captcha.issue()[0] if shown and captcha.enabled() else None
     return render_template(
         "admin/sign_in.html",
         form=form,
-        error=error,
-        captcha_token=token,
+        error=door.error,
+        captcha_token=door.captcha_token(),
+        captcha_errors=door.captcha_errors,
         expired=bool(request.args.get("caducada")),
-    ), (401 if error else 200)
+    ), door.status
 
 
 @bp.post("/salir")
 def sign_out():
+    """Ends the session on the server: a copy of the cookie is anonymous afterwards."""
     auth.sign_out()
+    db.session.commit()
     return redirect(url_for("admin.sign_in"), 303)
 
 
@@ -150,9 +141,8 @@ def recover():
     if form.validate_on_submit():
         member = db.session.scalar(select(StaffMember).where(StaffMember.email == form.email.data))
         if member is not None and member.active:
-            _send(
-                member, "password", link=password_link(member), minutes=_policy().reset_link_minutes
-            )
+            link = password_link(member, RECOVERY)
+            _send(member, "password", link=link, minutes=_policy().reset_link_minutes)
             audit.record("reset_requested", None, staff=member)
             db.session.commit()
         return render_template("admin/recover_sent.html", email=form.email.data)
@@ -164,12 +154,7 @@ def recover():
 def set_password(token: str):
     """Choose a password from an invitation or recovery link (dies once used)."""
     policy = _policy()
-    found = tokens.read_token(
-        current_app.config["SECRET_KEY"],
-        "staff-password",
-        token,
-        max(policy.reset_link_minutes * 60, 7 * 86400),
-    )
+    found = _read_password_link(token)
     member = db.session.get(StaffMember, found[0]) if found else None
     if member is None or not member.active or tokens.fingerprint(member) != found[1]:
         return render_template("admin/link_invalid.html"), 410

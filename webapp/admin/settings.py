@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from webapp import branding, crypto
+from webapp import branding, crypto, images
 from webapp.admin import bp, scope
 from webapp.admin.auth import current_staff, staff_required
 from webapp.admin.settings_forms import (
@@ -324,11 +324,23 @@ def settings_pac():
 # --- Logo and colour ------------------------------------------------------------------------
 
 
-def logo_message(problem: str) -> str:
+def logo_message(problem: str, size: tuple[int, int] | None = None) -> str:
+    if problem == "pixels" and size and size[0] * size[1] > images.MAX_PIXELS:
+        return _(
+            "El logotipo mide %(width)s × %(height)s píxeles; se admiten hasta 4 megapíxeles "
+            "(por ejemplo, 2000 × 2000). Redúzcalo e intente de nuevo.",
+            width=size[0],
+            height=size[1],
+        )
     return {
         "empty": _("El archivo está vacío."),
         "too_big": _("El logotipo debe pesar como máximo 50 KB."),
         "format": _("El logotipo debe ser una imagen PNG o SVG."),
+        "pixels": _(
+            "El logotipo mide más de 4 megapíxeles (por ejemplo, 2000 × 2000 píxeles). "
+            "Redúzcalo e intente de nuevo."
+        ),
+        "damaged": _("El archivo PNG está dañado o incompleto. Expórtelo de nuevo."),
         "svg_invalid": _("El archivo SVG no es válido."),
         "svg_unsafe": _(
             "El SVG contiene scripts, eventos, entidades o referencias externas; "
@@ -358,12 +370,12 @@ def settings_brand():
                 ratio=f"{ratio:.2f}",
             )
         ]
-    data = _upload(form.logo)
-    logo_type = None
-    if data:
-        logo_type, logo_problem = branding.check_logo(data)
+    upload = _upload(form.logo)
+    data = logo_type = None
+    if upload:
+        logo_type, data, logo_problem = branding.accept_logo(upload)  # a PNG comes re-encoded
         if logo_problem:
-            form.logo.errors = [logo_message(logo_problem)]
+            form.logo.errors = [logo_message(logo_problem, images.png_size(upload))]
     if any(f.errors for f in form):
         return _page(issuer, 422, brand_form=form)
     issuer.brand_color = color

@@ -27,6 +27,7 @@ from lxml import etree
 from satcfdi import catalogs as sat_catalogs
 from xhtml2pdf import pisa
 
+from webapp import images
 from webapp.cfdi import catalogs
 from webapp.cfdi.cadena import find_tfd, tfd_cadena_original
 from webapp.cfdi.words import amount_in_words
@@ -44,8 +45,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def _branding(logo: bytes | None, color: str | None) -> dict:
     """The issuer's main colour (for headings and the table header, white text on it) and
-    its logo as a data URI. Only a PNG logo is printed: xhtml2pdf draws no SVG."""
-    png = bytes(logo) if logo and bytes(logo).startswith(PNG_SIGNATURE) else None
+    its logo as a data URI. Only a PNG logo is printed: xhtml2pdf draws no SVG. The PNG is
+    printed re-encoded (webapp.images.safe_png, cached): a logo stored before the upload checks,
+    too large in pixels or damaged, is left out rather than decoded for every invoice."""
+    png = images.safe_png(bytes(logo)) if logo and bytes(logo).startswith(PNG_SIGNATURE) else None
     width = height = 0
     if png and len(png) >= 24 and png[12:16] == b"IHDR":
         width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -18,12 +19,16 @@ from webapp.fiscal.receptor import Receptor, check_receptor, normalize_nombre
 from webapp.fiscal.rfc import check_rfc, person_type
 from webapp.fiscal.ticket_input import normalize_number, parse_total
 from webapp.invoicing import messages
-from webapp.issuing.lookup import TicketCheck, check_ticket
+from webapp.issuing.lookup import TicketCheck, TicketProblem, check_ticket
 from webapp.mail import validate_address
 from webapp.models import Branch, Issuer, Ticket
 from webapp.tickets.payment import predominant
 
 TICKET_FIELDS = ("order_number", "ticket_number", "total")
+# Answers that the ticket as typed is not there: what someone guessing numbers learns from.
+MISSES = frozenset(
+    {TicketProblem.NOT_FOUND, TicketProblem.ORDER_MISMATCH, TicketProblem.TOTAL_MISMATCH}
+)
 RECEPTOR_FIELDS = ("nombre", "cp", "regimen", "uso_cfdi", "email")
 
 
@@ -160,10 +165,27 @@ class TicketOutcome:
     receptor: Receptor | None = None
     email: str | None = None
     errors: dict[str, object] = field(default_factory=dict)
+    typed: tuple[str, str, str] | None = None  # the ticket looked up: number, order, total
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def missed(self) -> bool:
+        """The lookup answered that the ticket as typed is not there."""
+        return self.check is not None and any(p in MISSES for p in self.check.problems.values())
+
+    @property
+    def matched(self) -> bool:
+        """Number, order number and total all typed and all those of a ticket."""
+        return (
+            self.check is not None
+            and self.check.ticket is not None
+            and not self.missed
+            and self.typed is not None
+            and all(self.typed)
+        )
 
 
 def check_ticket_fields(
@@ -173,9 +195,11 @@ def check_ticket_fields(
     now: datetime,
     added: frozenset[int],
     required: bool,
+    lookup: bool = True,
 ) -> TicketOutcome:
     """Order number, ticket number and total: typos normalised, then checked against the
-    ticket. With `required` False (tickets already added), empty fields are no error."""
+    ticket. With `required` False (tickets already added), empty fields are no error. With
+    `lookup` False only their form is checked (no verdict on whether the ticket exists)."""
     out = TicketOutcome()
     raw = {name: (form[name].data or "") for name in TICKET_FIELDS}
     if not required and not any(raw.values()):
@@ -197,7 +221,12 @@ def check_ticket_fields(
         out.errors["total"] = messages.BAD_TOTAL
     else:
         form.total.data = f"{total:.2f}"
-    if "ticket_number" in numbers:
+    if "ticket_number" in numbers and lookup:
+        out.typed = (
+            numbers["ticket_number"],
+            numbers.get("order_number", ""),
+            f"{total:.2f}" if total is not None else "",
+        )
         out.check = check_ticket(
             session,
             branch,
@@ -276,8 +305,11 @@ class EmailForm(Form):
         parts = [p for p in (field.data or "").replace(";", ",").split(",") if p.strip()]
         if not parts:
             raise ValidationError(messages.REQUIRED["email"])
-        if len(parts) > 5:
-            raise ValidationError(_l("Escriba como máximo 5 correos, separados por comas."))
+        most = current_app.config["INVOICE_MAIL_MAX_RECIPIENTS"]
+        if len(parts) > most:
+            raise ValidationError(
+                _l("Escriba como máximo %(n)s correos, separados por comas.", n=most)
+            )
         try:
             self.addresses = [validate_address(p) for p in parts]
         except ValueError:

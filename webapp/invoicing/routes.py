@@ -21,7 +21,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.fiscal.ticket_input import normalize_number
 from webapp.htmx import is_htmx, redirect_any, render
-from webapp.invoicing import bp, flow, profile
+from webapp.invoicing import bp, flow, guard, profile
 from webapp.invoicing.forms import (
     RECEPTOR_FIELDS,
     TICKET_FIELDS,
@@ -39,6 +39,7 @@ from webapp.issuing import issue, retention
 from webapp.issuing.lookup import TicketProblem
 from webapp.kiosk_context import current as on_kiosk
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
+from webapp.security.web import cookie_options
 from webapp.services.stamping import Result, filename
 from webapp.wiring import queue_invoice_mail, stamping
 
@@ -118,8 +119,7 @@ def branch(slug: str):
                 BRANCH_COOKIE.format(slug),
                 str(chosen.id),
                 max_age=365 * 86400,
-                httponly=True,
-                samesite="Lax",
+                **cookie_options(),
             )
             return response
         form.branch.errors = [_("Elija la sucursal donde compró.")]
@@ -174,7 +174,7 @@ def _ticket_context(slug: str):
     return issuer, state, branch, added, form
 
 
-def _ticket_page(issuer, state, branch, added, form, status=200, resend=None):
+def _ticket_page(issuer, state, branch, added, form, status=200, resend=None, captcha_errors=()):
     return render_template(
         "invoicing/ticket.html",
         issuer=issuer,
@@ -183,10 +183,21 @@ def _ticket_page(issuer, state, branch, added, form, status=200, resend=None):
         form=form,
         added=added,
         resend=resend,
+        captcha_token=guard.captcha_token(),
+        captcha_errors=list(captcha_errors),
     ), status
 
 
+def _refused_lookup(form) -> bool:
+    """A lookup while the captcha is due, without it solved (checked before anything is
+    looked up or written)."""
+    typed = bool(normalize_number(form.ticket_number.data or ""))
+    return typed and guard.captcha_due() and not guard.captcha_solved()
+
+
 @bp.route("/<slug>/ticket", methods=["GET", "POST"])
+@guard.ticket_ip_limit
+@guard.ticket_branch_limit
 def ticket(slug: str):
     context = _ticket_context(slug)
     if context is None:
@@ -220,10 +231,15 @@ def ticket(slug: str):
         state["tickets"] = [i for i in state["tickets"] if str(i) != action[7:]]
         flow.save(state)
         return redirect(url_for(".ticket", slug=slug), 303)
+    if _refused_lookup(form):
+        return _ticket_page(
+            issuer, state, branch, added, form, 422, captcha_errors=[guard.CAPTCHA_MESSAGE]
+        )
     ids = frozenset(state["tickets"])
     outcome = check_ticket_fields(
         form, db.session, branch, _now(), ids, required=action == "add" or not ids
     )
+    guard.note(outcome)
     if action == "add":
         show(form, outcome.errors, TICKET_FIELDS)
         if outcome.ok and outcome.check:
@@ -312,6 +328,8 @@ def _show(issuer, stamped):
 
 
 @bp.post("/<slug>/ticket/campo/<name>")
+@guard.ticket_ip_limit
+@guard.ticket_branch_limit
 def field(slug: str, name: str):
     """Inline validation: the field's wrapper re-rendered with the full submit's checks."""
     if name not in TICKET_FIELDS + RECEPTOR_FIELDS + ("forma_pago",):
@@ -321,7 +339,15 @@ def field(slug: str, name: str):
         abort(409)
     issuer, state, branch, added, form = context
     ids = frozenset(state["tickets"])
-    outcome = check_ticket_fields(form, db.session, branch, _now(), ids, required=not ids)
+    # Only a ticket field's check looks the ticket up, and not while the captcha is due (the
+    # submit asks for it then).
+    due = guard.captcha_due()
+    lookup = name in TICKET_FIELDS and not due
+    outcome = check_ticket_fields(
+        form, db.session, branch, _now(), ids, required=not ids, lookup=lookup
+    )
+    if lookup:
+        guard.note(outcome)
     check_receptor_fields(form, state["rfc"], issuer, outcome)
     typed = bool(form[name].data)
     if typed:
@@ -340,10 +366,21 @@ def field(slug: str, name: str):
     if name == "regimen":  # the usos allowed depend on the régimen: refresh that list too
         oob = render_block("invoicing/ticket.html", "field_uso_cfdi", uso_oob=True, **context)
         response.set_data(response.get_data(as_text=True).strip() + "\n" + oob.strip())
+    elif not due and guard.captcha_due():  # this answer made it due: the form shows it now
+        oob = render_block(
+            "invoicing/ticket.html",
+            "captcha",
+            captcha_oob=True,
+            captcha_token=guard.captcha_token(),
+            **context,
+        )
+        response.set_data(response.get_data(as_text=True).strip() + "\n" + oob.strip())
     return response
 
 
 @bp.post("/<slug>/reenviar")
+@guard.ticket_ip_limit
+@guard.ticket_branch_limit
 def resend(slug: str):
     """Send an already invoiced ticket's invoice again to the address it was sent to,
     for whoever proves they hold the ticket (branch, order number, ticket number, total)."""
@@ -353,7 +390,12 @@ def resend(slug: str):
     issuer, state, branch, added, form = context
     if not form.validate_on_submit():
         abort(400)
+    if _refused_lookup(form):
+        return _ticket_page(
+            issuer, state, branch, added, form, 422, captcha_errors=[guard.CAPTCHA_MESSAGE]
+        )
     outcome = check_ticket_fields(form, db.session, branch, _now(), frozenset(), True)
+    guard.note(outcome)
     ticket = _resend_offer(outcome)
     if ticket is None:
         show(form, outcome.errors, TICKET_FIELDS)
@@ -372,6 +414,9 @@ def resend(slug: str):
             or (now - invoice.last_sent_at).total_seconds() > RESEND_INTERVAL_SECONDS
         )
     ):
+        if refusal := guard.mail_refusal(invoice, 1):
+            form.ticket_number.errors = [refusal]
+            return _ticket_page(issuer, state, branch, added, form, 429)
         queue_invoice_mail(db.session, invoice, invoice.delivery_email)
         invoice.last_sent_at = now
         db.session.commit()
@@ -433,9 +478,14 @@ def download(public_id: str, ext: str):
 def email(public_id: str):
     invoice = _own_invoice(public_id)
     form = EmailForm()
+    status = 422
     if form.validate_on_submit():
-        queue_invoice_mail(db.session, invoice, form.addresses)
-        invoice.last_sent_at = _now()
-        db.session.commit()
-        return redirect(url_for(".invoice", public_id=public_id, enviada=1), 303)
-    return render_template("invoicing/result.html", invoice=invoice, email_form=form), 422
+        if refusal := guard.mail_refusal(invoice, len(form.addresses)):
+            form.email.errors = [refusal]
+            status = 429
+        else:
+            queue_invoice_mail(db.session, invoice, form.addresses)
+            invoice.last_sent_at = _now()
+            db.session.commit()
+            return redirect(url_for(".invoice", public_id=public_id, enviada=1), 303)
+    return render_template("invoicing/result.html", invoice=invoice, email_form=form), status

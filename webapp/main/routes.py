@@ -8,7 +8,7 @@ from sqlalchemy import text
 from webapp.extensions import db
 from webapp.i18n import COOKIE, LANGUAGES
 from webapp.main import bp
-from webapp.security.web import local_path
+from webapp.security.web import cookie_options, local_path
 
 
 @bp.get("/")
@@ -27,9 +27,7 @@ def language():
             COOKIE,
             choice,
             max_age=365 * 24 * 3600,
-            samesite="Lax",
-            httponly=True,
-            secure=request.is_secure,
+            **cookie_options(),
         )
     return response
 

@@ -18,6 +18,7 @@ from webapp.models.invoice import (
 from webapp.models.issuer import Branch, Issuer
 from webapp.models.kiosk import Kiosk
 from webapp.models.mail import MailAttachment, MailMessage, MailStatus
+from webapp.models.signed_session import SignedSession
 from webapp.models.staff import StaffMember, StaffRole
 from webapp.models.ticket import Ticket, TicketLine, TicketStatus
 
@@ -29,6 +30,7 @@ __all__ = [
     "CancelRequest",
     "CancelStatus",
     "IdempotentRequest",
+    "SignedSession",
     "StaffMember",
     "StaffRole",
     "TicketImport",

@@ -19,8 +19,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 from webapp.htmx import is_htmx, render
+from webapp.invoicing import guard
 from webapp.invoicing.forms import EmailForm
 from webapp.issuing import retention
 from webapp.models import Invoice
@@ -204,22 +205,27 @@ def _export_row(row: query.Row) -> tuple:
 
 @bp.route("/<public_id>/reenviar", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: current_app.config["RATELIMIT_EMAIL_IP"], methods=["POST"])
 def resend(public_id: str):
-    """Send the invoice again, to one or more addresses, through the outbox."""
+    """Send the invoice again, to one or more addresses, through the outbox (within the
+    limits of webapp.invoicing.guard: a refusal is a 429 with its message on the field)."""
     invoice = _own(public_id)
     form = EmailForm(email=current_user.account.email if request.method == "GET" else None)
     sent = False
+    refusal = None
     if retention.files_of(db.session, invoice).xml is None:
         form.email.errors = [_("Esta factura no tiene archivos (es un dato de demostración).")]
     elif form.validate_on_submit():
-        queue_invoice_mail(db.session, invoice, form.addresses)
-        invoice.last_sent_at = datetime.now(UTC)
-        db.session.commit()
-        if not is_htmx():
-            return redirect(_back_to_list(aviso="enviada"), 303)
-        sent = True
-    status = 422 if form.errors and not is_htmx() else 200
+        refusal = guard.mail_refusal(invoice, len(form.addresses))
+        if refusal:
+            form.email.errors = [refusal]
+        else:
+            queue_invoice_mail(db.session, invoice, form.addresses)
+            invoice.last_sent_at = datetime.now(UTC)
+            db.session.commit()
+            if not is_htmx():
+                return redirect(_back_to_list(aviso="enviada"), 303)
+            sent = True
+    status = 429 if refusal else 422 if form.errors and not is_htmx() else 200
     return render(
         "panel/resend.html",
         "dialog",

@@ -52,6 +52,15 @@ def record(
     return entry
 
 
+def record_for(event: str, subject: Account | StaffMember | None, device: str = "") -> None:
+    """Record an event of whoever signs in: an account, a staff member, or nobody known (a
+    failed sign-in with an unknown identifier is recorded too)."""
+    if isinstance(subject, StaffMember):
+        record(event, None, device, staff=subject)
+    else:
+        record(event, subject, device)
+
+
 def known_device(account: Account, device: str) -> bool:
     return bool(
         db.session.scalar(

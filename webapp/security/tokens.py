@@ -18,7 +18,8 @@ PURPOSES = {
     "reset": "autofactura-reset-password",
     "question": "autofactura-secret-question",
     "recover-step": "autofactura-recovery-step",
-    "staff-password": "autofactura-staff-password",
+    "staff-password": "autofactura-staff-password",  # a staff recovery link
+    "staff-invitation": "autofactura-staff-invitation",
 }
 
 

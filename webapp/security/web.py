@@ -1,12 +1,14 @@
 """Security headers on every response: strict CSP and the usual hardening; personal pages
-never stored; where a `next` or `volver` parameter may send the browser."""
+never stored; where a `next` or `volver` parameter may send the browser; the cookies'
+attributes; the proxies in front whose forwarded headers are believed."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import unquote
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = "; ".join(
     [
@@ -94,11 +96,40 @@ def _refuse_broken_targets() -> None:
 def init_app(app: Flask) -> None:
     app.before_request(_refuse_nul)
     app.before_request(_refuse_broken_targets)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))
+    # webapp.config sets HttpOnly and SameSite=Lax, and leaves Secure None unless the
+    # environment says SESSION_COOKIE_SECURE: then it follows BASE_URL.
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
+    trust_proxies(app)
     app.after_request(_headers)
     app.after_request(_not_stored)
+
+
+def cookie_options() -> dict:
+    """The attributes of the app's own cookies (language, branch…), the session cookie's:
+    not for scripts, not sent on cross-site requests but top-level navigations, and only over
+    https when the site is (BASE_URL, or SESSION_COOKIE_SECURE)."""
+    config = current_app.config
+    return {
+        "httponly": True,
+        "samesite": config["SESSION_COOKIE_SAMESITE"],
+        "secure": bool(config["SESSION_COOKIE_SECURE"]),
+    }
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies, take the client's address and scheme from the headers
+    they add: the last n X-Forwarded-For addresses were written by the proxies, so the n-th
+    from the right is the client as the outermost proxy saw it (what a client sends itself
+    lies further left and is ignored); likewise X-Forwarded-Proto. Rate limits and the audit
+    log then see the client, and HSTS goes out when the proxy spoke https.
+
+    X-Forwarded-Host, -Port and -Prefix are not read: the proxies pass Host as it came, the
+    app lives at the root, and links in emails come from BASE_URL. With 0 (the default) no
+    forwarded header is believed: whoever can reach the app directly could write them."""
+    proxies = app.config.get("TRUSTED_PROXIES", 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0)
 
 
 # C0 controls, DEL and backslash: browsers drop tab, CR and LF anywhere in a URL, strip

@@ -5,9 +5,14 @@ by the app).
     .venv/bin/python -m webapp.security.captcha.build_voice
 
 Each of the ten Spanish digits is spoken by espeak-ng's Latin-American voice in two variants
-(a lower and a higher one), trimmed of silence, normalised and stored as 8 kHz mono unsigned
-8-bit PCM: about 3.5 KB a clip, 70 KB for the twenty. The app only reads these files; it never
-needs espeak-ng or sox.
+(a lower, male one and a higher, female one), trimmed of silence, normalised and stored as
+8 kHz mono unsigned 8-bit PCM: about 3.5 KB a clip, 70 KB for the twenty. The app only reads
+these files; it never needs espeak-ng or sox.
+
+Every shipped clip is public, a template an attacker can slide along a challenge: challenge.py
+never plays one as it is, but changes its pitch, pace and colour at random each time, which
+gives far more voices than shipping more clips would (a third voice made no difference to the
+attack in tests/test_captcha_solver.py, and made that test a third slower).
 """
 
 from __future__ import annotations
@@ -20,12 +25,11 @@ from pathlib import Path
 
 from webapp.security.captcha.challenge import DIGIT_WORDS, VOICE_DIR
 
-# variant directory -> espeak-ng arguments (voice, pitch 0-99)
+# variant directory -> espeak-ng arguments (voice, pitch 0-99, words per minute)
 VARIANTS = {
-    "grave": ["-v", "es-419", "-p", "40"],
-    "aguda": ["-v", "es-419+f3", "-p", "55"],
+    "grave": ["-v", "es-419", "-p", "40", "-s", "150"],
+    "aguda": ["-v", "es-419+f3", "-p", "55", "-s", "150"],
 }
-WORDS_PER_MINUTE = "150"
 
 
 def build(out: Path = VOICE_DIR) -> list[Path]:
@@ -39,13 +43,12 @@ def build(out: Path = VOICE_DIR) -> list[Path]:
             for digit, word in enumerate(DIGIT_WORDS):
                 raw = Path(tmp) / f"{variant}-{digit}.wav"
                 target = out / variant / f"{digit}.wav"
+                subprocess.run(["espeak-ng", *args, "-w", str(raw), word], check=True)
+                # to 8 kHz mono u8 (-D: no dither, so a rebuild gives the same bytes); cut the
+                # silence at both ends; peak at -1 dBFS
                 subprocess.run(
-                    ["espeak-ng", *args, "-s", WORDS_PER_MINUTE, "-w", str(raw), word], check=True
-                )
-                # to 8 kHz mono u8; cut the silence at both ends; peak at -1 dBFS
-                subprocess.run(
-                    ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "8", "-e", "unsigned-integer",
-                     str(target), "silence", "1", "0.01", "1%", "reverse",
+                    ["sox", "-D", str(raw), "-r", "8000", "-c", "1", "-b", "8",
+                     "-e", "unsigned-integer", str(target), "silence", "1", "0.01", "1%", "reverse",
                      "silence", "1", "0.01", "1%", "reverse", "gain", "-n", "-1"],
                     check=True,
                 )  # fmt: skip
