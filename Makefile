@@ -21,16 +21,10 @@ LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-versio
 # npm writes this file on every install: it stands for audit/node_modules being current.
 AUDIT_TOOLS := audit/node_modules/.package-lock.json
 
-## make run: install into .venv, migrate, load the demo data, serve with the mail worker beside it
+## make run: install into .venv, then one process migrates, loads the demo data and serves
+## with the mail worker beside it (`flask demo serve`)
 run: $(VENV)/.installed $(CATALOGS)
-	$(FLASK) db upgrade
-	$(FLASK) demo load
-	$(FLASK) invoices archive
-	@echo "Autofactura on http://127.0.0.1:$(PORT) (Ctrl-C stops the server and the mail worker)"
-	@DEV_MAILBOX=$${DEV_MAILBOX-1}; export DEV_MAILBOX; \
-	$(FLASK) mail worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@DEV_MAILBOX=$${DEV_MAILBOX-1} $(FLASK) demo serve --host 127.0.0.1 --port $(PORT)
 
 ## make test: the whole suite on SQLite, then on a temporary PostgreSQL server, with Chromium
 test: $(VENV)/.installed-dev $(CATALOGS) $(AUDIT_TOOLS)

@@ -48,6 +48,46 @@ def load_command() -> None:
     )
 
 
+@demo_cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int) -> None:
+    """`make run` in one process: migrate, load the demo data (once), archive the invoices
+    due, then serve on HOST:PORT with the mail worker (and its reconcile) in a thread beside
+    the server. Ctrl-C stops both."""
+    import threading
+
+    from werkzeug.serving import run_simple
+
+    from webapp.invoicing.cli import archive_command
+    from webapp.mail.cli import app_sessions, reconcile_chore
+    from webapp.mail.transport import transport_from_config
+    from webapp.mail.worker import work
+    from webapp.migrate import upgrade
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    upgrade(app.config["DATABASE_URL"])
+    ctx.invoke(load_command)
+    ctx.invoke(archive_command)
+    db.session.close()
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=work,
+        args=(app_sessions(app), app.config, 5.0, stop, transport_from_config(app.config)),
+        kwargs={"chores": [(60.0, reconcile_chore(app))]},
+        name="mail-worker",
+        daemon=True,
+    )
+    worker.start()
+    click.echo(f"Autofactura on http://{host}:{port} (Ctrl-C stops the server and the mail worker)")
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
 @demo_cli.command("tickets")
 @click.option("--count", "-n", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--branch", "branch_code", help="Only this branch code (e.g. CENTRO).")
