@@ -11,15 +11,20 @@ locked release against the known vulnerabilities of PyPI packages.
 2. No locked release (both files, whatever its environment marker) may be affected by an
    advisory of audit/pypi-advisories.json, unless its id is in IGNORED with the reason.
 
-The advisories are a file in the repository, OSV records compacted to what the check reads,
-because neither service pip-audit asks (PyPI's per-release JSON API, the OSV API) is reachable
-from the project's machines; only the package index is. `refresh` rebuilds the file from OSV's
-export of PyPI's advisories (a zip of OSV JSON records: the URL `make advisories` passes, or a
+The advisories are OSV records compacted to what the check reads, in
+audit/pypi-advisories.json: downloaded, never committed (the file is in .gitignore). When it is
+missing, the audit downloads it from OSV's export of PyPI's advisories (ADVISORIES_URL, the
+zip `make advisories` reads too). Where that export cannot be reached (the project's own
+machines reach only the package index; neither service pip-audit asks, PyPI's per-release
+JSON API nor the OSV API, answers there), the lock checks still run and fail as usual, and
+the audit says loudly that known vulnerabilities were NOT checked; `--strict` makes that a
+failure (for a CI that can reach OSV). `refresh` rebuilds the file from OSV's zip (a URL or a
 downloaded copy) or from a directory of OSV records, JSON or YAML (a checkout of PyPA's
 advisory database). Records of malicious packages (MAL-, removed from PyPI) and withdrawn ones
 are left out. The data is CC-BY-4.0, from PyPA's advisory database and GitHub's through OSV.
 
-Exit status: 0 when all is well (one line on stdout), 1 with the problems on stderr.
+Exit status: 0 when all is well (one line on stdout; a warning on stderr when the advisories
+could not be had), 1 with the problems on stderr.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parent.parent
 ADVISORIES = Path("audit/pypi-advisories.json")
+ADVISORIES_URL = "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip"
 RUNTIME_LOCK, DEV_LOCK = "requirements.lock", "requirements-dev.lock"
 
 IGNORED: dict[str, str] = {}
@@ -303,10 +309,37 @@ def write_advisories(path: Path, records: list[dict], newest: str, source: str) 
 # --- The command -------------------------------------------------------------------------------
 
 
-def audit(root: Path, advisories_path: Path) -> tuple[list[str], str]:
+def fetch_advisories(path: Path, source: str) -> str | None:
+    """Download and compact the advisories into `path`; None when done, else why not."""
+    try:
+        records, newest = compact(_records(source))
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if not records:
+        return f"no PyPI advisory in {source}"
+    write_advisories(path, records, newest, source)
+    return None
+
+
+def audit(
+    root: Path, advisories_path: Path, source: str | None = ADVISORIES_URL, strict: bool = False
+) -> tuple[list[str], str]:
     problems = check_locks(root)
     if not advisories_path.is_file():
-        return [*problems, f"{advisories_path} missing: run `make advisories`"], ""
+        why = fetch_advisories(advisories_path, source) if source else "no source given"
+        if why is not None:
+            warning = (
+                f"WARNING: known vulnerabilities NOT checked: {advisories_path} is missing and "
+                f"could not be downloaded ({why}); run `make advisories` where OSV's export "
+                "can be reached"
+            )
+            if strict:
+                return [*problems, warning], ""
+            print(warning, file=sys.stderr)
+            return problems, (
+                f"Dependency audit: {RUNTIME_LOCK} and {DEV_LOCK} match pyproject.toml; "
+                "known vulnerabilities not checked (no advisory data)"
+            )
     about, advisories = load_advisories(advisories_path)
     pins = [
         pin
@@ -329,6 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="the project (pyproject.toml)")
     parser.add_argument("--advisories", type=Path, help=f"default: ROOT/{ADVISORIES}")
+    parser.add_argument(
+        "--source",
+        default=ADVISORIES_URL,
+        help="where to download the advisories when the file is missing ('' for nowhere)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="fail when the advisories cannot be had"
+    )
     commands = parser.add_subparsers(dest="command")
     refresh = commands.add_parser("refresh", help="rebuild the advisories file")
     refresh.add_argument("source", help="https URL or path of OSV's zip, or a directory")
@@ -345,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{advisories_path}: {len(records)} advisories up to {newest}")
         return 0
 
-    problems, summary = audit(args.root, advisories_path)
+    problems, summary = audit(args.root, advisories_path, args.source or None, args.strict)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1

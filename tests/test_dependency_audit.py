@@ -55,20 +55,57 @@ def _run(root, capsys, *args):
     return status, out, err
 
 
-def test_the_project_passes_its_own_audit(capsys):
-    status, out, err = _run(ROOT, capsys)
+PILLOW_CVE = {
+    "id": "PYSEC-2022-168",
+    "modified": "2022-03-28T00:00:00Z",
+    "aliases": ["CVE-2022-24303"],
+    "affected": [
+        {
+            "package": {"ecosystem": "PyPI", "name": "pillow"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9.0.1"}]}],
+        }
+    ],
+}
+
+
+@pytest.fixture
+def advisories(tmp_path, capsys):
+    """An advisories file made by `refresh` from a directory of OSV records: Pillow's
+    CVE-2022-24303 and a made-up one."""
+    records = tmp_path / "osv"
+    records.mkdir()
+    for record in (PILLOW_CVE, ADVISORY):
+        (records / f"{record['id']}.json").write_text(json.dumps(record))
+    target = tmp_path / "advisories.json"
+    assert _run(tmp_path, capsys, "--advisories", str(target), "refresh", str(records))[0] == 0
+    return target
+
+
+def test_the_project_passes_its_own_audit(advisories, capsys):
+    status, out, err = _run(ROOT, capsys, "--advisories", str(advisories))
     assert status == 0, err
     assert "no known vulnerability" in out and "match pyproject.toml" in out
 
 
-def test_a_locked_release_with_a_known_vulnerability_fails(tmp_path, capsys):
-    """Against the repository's advisories: Pillow 9.0.0 had CVE-2022-24303, fixed in 9.0.1."""
+def test_a_locked_release_with_a_known_vulnerability_fails(tmp_path, advisories, capsys):
+    """Pillow 9.0.0 had CVE-2022-24303, fixed in 9.0.1."""
     root = _project(tmp_path, ["pillow>=9"], [("pillow", "9.0.0")], [("pytest", "8.0.0")])
-    advisories = ROOT / audit.ADVISORIES
     status, out, err = _run(root, capsys, "--advisories", str(advisories))
     assert status == 1 and out == ""
     assert "known vulnerability: pillow 9.0.0: PYSEC-2022-168 (CVE-2022-24303" in err
     assert "fixed in 9.0.1" in err
+
+
+def test_without_advisory_data_the_audit_says_so_and_strict_fails(tmp_path, capsys):
+    """Where the advisories cannot be downloaded, the locks are still checked, the output says
+    that vulnerabilities were not, and --strict fails."""
+    root = _project(tmp_path, ["pillow>=9"], [("pillow", "9.0.0")], [("pytest", "8.0.0")])
+    missing = ["--advisories", str(tmp_path / "none.json"), "--source", str(tmp_path / "no.zip")]
+    status, out, err = _run(root, capsys, *missing)
+    assert status == 0
+    assert "known vulnerabilities NOT checked" in err and "not checked" in out
+    status, _out, err = _run(root, capsys, *missing, "--strict")
+    assert status == 1 and "known vulnerabilities NOT checked" in err
 
 
 def test_locks_left_behind_by_pyproject_fail(tmp_path, capsys):
