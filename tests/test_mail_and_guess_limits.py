@@ -385,11 +385,15 @@ def test_the_kiosk_flow_still_invoices_after_a_miss(app, demo):
 # --- Staff links --------------------------------------------------------------------------
 
 
-def _staff_link(app, to: str) -> str:
+def _staff_bodies(app, to: str) -> list[str]:
     with app.app_context():
-        bodies = db.session.scalars(
+        return db.session.scalars(
             select(MailMessage.body_text).where(MailMessage.to_addrs == to).order_by(MailMessage.id)
         ).all()
+
+
+def _staff_link(app, to: str) -> str:
+    bodies = _staff_bodies(app, to)
     links = [m for body in bodies for m in re.findall(r"http://localhost(/admin/clave/\S+)", body)]
     assert links, f"no link to {to} in the outbox"
     return links[-1]
@@ -399,6 +403,7 @@ def test_a_staff_recovery_link_lasts_reset_link_minutes(app, client, staff, monk
     minutes = app.config["SECURITY_POLICY"].reset_link_minutes
     assert client.post("/admin/recuperar", data={"email": staff["admin"]}).status_code == 200
     link = _staff_link(app, staff["admin"])
+    assert f"El enlace vence en {minutes} minutos" in _staff_bodies(app, staff["admin"])[-1]
     assert client.get(link).status_code == 200
     monkeypatch.setattr(TimestampSigner, "get_timestamp", _clock_ahead(minutes * 60 + 60))
     assert client.get(link).status_code == 410
@@ -413,6 +418,7 @@ def test_a_staff_invitation_lasts_its_own_hours(app, client, staff, admin_login,
     )
     assert r.status_code == 303
     link = _staff_link(app, "nueva@example.com")
+    assert "El enlace vence en 5 horas" in _staff_bodies(app, "nueva@example.com")[-1]
     invited = app.test_client()
     minutes = app.config["SECURITY_POLICY"].reset_link_minutes
     monkeypatch.setattr(TimestampSigner, "get_timestamp", _clock_ahead(minutes * 60 + 60))
