@@ -47,7 +47,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 
 from webapp.app import create_app
-from webapp.captcha import store
+from webapp.security.captcha import store
 from webapp.demo.invoices import CUSTOMER_EMAIL, CUSTOMER_PASSWORD, CUSTOMER_RFC
 
 base = sys.argv[1]
@@ -80,8 +80,8 @@ def visitor():
 
 get, post, cookie = visitor()
 branch = re.search(r'name="branch"[^>]*value="(\d+)"|<option value="(\d+)"', get("/facturar/demo/")[1])
-post("/facturar/demo/", branch=branch.group(1) or branch.group(2))
-url, _ = post("/facturar/demo/rfc", rfc=CUSTOMER_RFC)
+post("/facturar/demo/", branch=branch.group(1) or branch.group(2), rfc=CUSTOMER_RFC)
+url, _ = get("/facturar/demo/ticket")  # the branch and the RFC are the flow's now
 assert url.endswith("/facturar/demo/ticket"), url
 print(cookie())
 

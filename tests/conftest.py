@@ -132,6 +132,7 @@ def make_app(database_url, tmp_path, test_sandbox_pac_dir):
             "SECRET_KEY": "test-secret-key",
             "DATABASE_URL": database_url,
             "MAIL_URL": f"file://{tmp_path / 'mail'}",
+            "SMS_URL": f"file://{tmp_path / 'sms'}",
             "BASE_URL": "http://localhost",
             "WTF_CSRF_ENABLED": False,
             "PAC_SANDBOX_DIR": test_sandbox_pac_dir,

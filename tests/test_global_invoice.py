@@ -27,6 +27,7 @@ from webapp.models import (
     TicketStatus,
     invoice_ticket,
 )
+from webapp.services.stamping import files_with_pdf
 from webapp.wiring import stamping
 
 CFDI = "{http://www.sat.gob.mx/cfd/4}"
@@ -193,7 +194,7 @@ def test_global_invoice_of_a_day(app, demo):
             )
             assert c.get("Descripcion") == "Venta"
         assert Decimal(root.get("Total")) == sum(t.total for t in tickets) == invoice.total
-        assert invoice.pdf.startswith(b"%PDF")
+        assert files_with_pdf(db.session, invoice).pdf.startswith(b"%PDF")
 
         db.session.expire_all()
         assert {t.status for t in period_tickets(branch, period)} == {TicketStatus.IN_GLOBAL}

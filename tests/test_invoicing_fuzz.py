@@ -259,6 +259,9 @@ def world(database_url, sandbox_pac_dir, tmp_path_factory):
             # Hundreds of ticket checks a minute from one address: the limits are tested
             # in tests/test_mail_and_guess_limits.py, not here.
             "RATELIMIT_ENABLED": False,
+            # Every example reuses the same few sessions, and hostile tickets are misses: the
+            # captcha after misses would soon ask them all for it.
+            "TICKET_CAPTCHA_AFTER_MISSES": 0,
         }
     )
     try:
@@ -291,12 +294,12 @@ def world(database_url, sandbox_pac_dir, tmp_path_factory):
         for branch_id in branch_ids:
             client = app.test_client()
             r = client.post("/facturar/demo/", data={"branch": str(branch_id)})
-            assert r.status_code == 303
+            assert r.status_code == 200  # the RFC step
             branch_cookie = client.get_cookie("session").value
             for rfc in (RFC_FISICA, RFC_MORAL):
                 c = app.test_client()
                 c.set_cookie("session", branch_cookie)
-                assert c.post("/facturar/demo/rfc", data={"rfc": rfc}).status_code == 303
+                assert c.post("/facturar/demo/rfc", data={"rfc": rfc}).status_code == 200
                 rfc_cookies[(branch_id, rfc)] = c.get_cookie("session").value
         first = branch_ids[0]
         branch_cookie = world_branch_cookie(app, first)
@@ -314,7 +317,7 @@ def world(database_url, sandbox_pac_dir, tmp_path_factory):
 
 def world_branch_cookie(app, branch_id: int) -> str:
     client = app.test_client()
-    assert client.post("/facturar/demo/", data={"branch": str(branch_id)}).status_code == 303
+    assert client.post("/facturar/demo/", data={"branch": str(branch_id)}).status_code == 200
     return client.get_cookie("session").value
 
 
@@ -412,10 +415,10 @@ def test_branch_step(world, values, htmx):
     r = world.client().post("/facturar/demo/", data={"branch": values}, headers=headers)
     assert_answered(r)
     chosen = values[0] if values else None
-    if chosen == str(world.branch_id):
-        assert r.status_code == 303
-    elif r.status_code != 303:
-        assert r.status_code in (400, 422)
+    if chosen == str(world.branch_id):  # the RFC step comes back
+        assert r.status_code == 200 and 'name="rfc"' in r.get_data(as_text=True)
+    else:
+        assert r.status_code in (200, 400, 422)
     assert snapshot(world.app) == before
 
 
@@ -442,8 +445,8 @@ def test_rfc_step(world, value, inline):
         assert r.status_code == 400
     elif inline:
         assert r.status_code == 200 and "<html" not in body
-    else:
-        assert r.status_code in (303, 422)
+    else:  # the ticket step, or the RFC step with its problem
+        assert r.status_code in (200, 422)
     assert snapshot(world.app) == before
 
 
@@ -526,7 +529,8 @@ def post_ticket(world: World, changes: dict, rfc: str):
         # form, which does get the first invoice back, is tested in test_invoicing.py.
         assert location != replayed
         # Whatever was accepted made one stamped invoice and its email; the result page shows
-        # it escaped; the XML holds the nombre as stored and the PDF was made.
+        # it escaped; the XML holds the nombre as stored, and the PDF is left for the first
+        # download (not made on the customer's request).
         world.used.add(t["id"])
         if data.get("key"):
             world.keys[data["key"]] = location
@@ -537,7 +541,7 @@ def post_ticket(world: World, changes: dict, rfc: str):
             assert db.session.get(Ticket, t["id"]).status is TicketStatus.INVOICED
             receptor = etree.fromstring(invoice.xml).find(f"{CFDI}Receptor")
             assert receptor.get("Nombre") == invoice.receptor_nombre
-            assert invoice.pdf.startswith(b"%PDF")
+            assert invoice.pdf is None
         assert after.invoices == before.invoices + 1
         assert after.stamped == before.stamped + 1
         assert after.mails == before.mails + 1

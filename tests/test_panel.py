@@ -74,10 +74,13 @@ def test_downloads_are_what_was_stamped(app, client, stamped):
             i.public_id: (i.xml, i.pdf, i.uuid)
             for i in db.session.scalars(select(Invoice).where(Invoice.public_id.in_(stamped)))
         }
-    for public_id, (xml, pdf, uuid) in invoices.items():
+    for public_id, (xml, pdf, uuid) in list(invoices.items()):
         r = client.get(f"/facturas/{public_id}.xml")
         assert r.status_code == 200 and r.data == xml and uuid in r.headers["Content-Disposition"]
-        assert client.get(f"/facturas/{public_id}.pdf").data == pdf
+        assert pdf is None  # rendered on the first download, then kept
+        pdf = client.get(f"/facturas/{public_id}.pdf").data
+        assert pdf.startswith(b"%PDF") and client.get(f"/facturas/{public_id}.pdf").data == pdf
+        invoices[public_id] = (xml, pdf, uuid)
     r = client.post("/facturas/zip", data={"f": stamped[:2]})
     assert r.status_code == 200 and r.mimetype == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.data)) as archive:

@@ -17,14 +17,16 @@ from tests.flows import PASSWORD, browser_sign_in
 from webapp.extensions import db
 from webapp.models import Invoice
 from webapp.panel.query import PAGE_SIZE
+from webapp.services.stamping import files_with_pdf
 
 pytestmark = pytest.mark.browser
 
 
 def _stamped_files(app, public_ids):
+    """XML, PDF (rendered now, as a first download would, and kept) and UUID of each."""
     with app.app_context():
         return {
-            i.public_id: (i.xml, i.pdf, i.uuid)
+            i.public_id: (i.xml, files_with_pdf(db.session, i).pdf, i.uuid)
             for i in db.session.scalars(select(Invoice).where(Invoice.public_id.in_(public_ids)))
         }
 

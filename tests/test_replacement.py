@@ -28,6 +28,7 @@ from webapp.extensions import db
 from webapp.fiscal.receptor import Receptor
 from webapp.issuing import cancel, issue, replace
 from webapp.models import CancelRequest, CancelStatus, Invoice, InvoiceStatus, TicketStatus
+from webapp.services.stamping import files_with_pdf
 from webapp.wiring import stamping
 
 CFDI = {"cfdi": "http://www.sat.gob.mx/cfd/4"}
@@ -97,7 +98,7 @@ def test_replacement_names_the_original_then_the_original_is_cancelled(app, demo
         assert ticket_states(new) == [(TicketStatus.INVOICED, True)]
         assert new.account_id == original.account_id
         # Its PDF says what it replaces.
-        text = " ".join(text_of(new.pdf).split())
+        text = " ".join(text_of(files_with_pdf(db.session, new).pdf).split())
         assert "Tipo de relación: 04 - Sustitución de los CFDI previos" in text
         assert original.uuid in text
 

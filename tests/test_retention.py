@@ -44,10 +44,12 @@ def count(model) -> int:
 
 
 def test_archive_moves_the_files_and_keeps_the_invoice(app, demo):
-    old, recent = (stamp(app, t)[0] for t in demo["fresh"][:2])
+    (old, client), (recent, _client) = (stamp(app, t) for t in demo["fresh"][:2])
+    assert client.get(old + ".pdf").status_code == 200  # its PDF rendered and kept; not recent's
     with app.app_context():
         original = {loc: (invoice_at(loc).xml, invoice_at(loc).pdf) for loc in (old, recent)}
         assert original[old][0].startswith(b"<?xml") and original[old][1].startswith(b"%PDF")
+        assert original[recent][1] is None
         stamped_at = invoice_at(old).stamped_at
         now = stamped_at + timedelta(days=DAYS, seconds=1)
         assert invoice_at(recent).stamped_at >= stamped_at
@@ -116,12 +118,17 @@ def test_archived_files_are_still_downloaded_and_resent(app, demo):
     location, client = stamp(app, demo["fresh"][0])
     with app.app_context():
         invoice = invoice_at(location)
-        xml, pdf = invoice.xml, invoice.pdf
+        xml = invoice.xml
+        assert invoice.pdf is None  # never downloaded, nor emailed by the worker
         retention.archive_due(db.session, invoice.stamped_at + timedelta(days=DAYS), DAYS)
         assert invoice_at(location).archived
 
     assert client.get(location + ".xml").data == xml
-    assert client.get(location + ".pdf").data == pdf
+    pdf = client.get(location + ".pdf").data  # rendered from the archived XML, kept there
+    assert pdf.startswith(b"%PDF") and client.get(location + ".pdf").data == pdf
+    with app.app_context():
+        stored = db.session.get(InvoiceArchive, invoice_at(location).id)
+        assert gzip.decompress(stored.pdf_gz) == pdf and invoice_at(location).pdf is None
     assert client.post(location + "/correo", data={"email": "otra@example.com"}).status_code == 303
     with app.app_context():
         resent = db.session.scalars(select(MailMessage).order_by(MailMessage.id.desc())).first()

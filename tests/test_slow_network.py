@@ -30,8 +30,7 @@ def test_invoice_a_ticket_on_slow_3g(page, live_server, demo):
     begun = time.perf_counter()
 
     page.goto(live_server + "/facturar/")  # one merchant: straight to its branches
-    page.get_by_label("Sucursal Centro Histórico").check()
-    page.get_by_role("button", name="Siguiente").click()
+    page.get_by_label("Sucursal Centro Histórico").check()  # the branch and the RFC: one page
     page.get_by_label("RFC", exact=True).fill("XOJI740919U48")
     page.get_by_role("button", name="Siguiente").click()
     expect(page.locator("h1")).to_have_text("Datos del ticket")

@@ -15,6 +15,7 @@ from webapp.extensions import db
 from webapp.fiscal.receptor import Receptor
 from webapp.issuing import issue
 from webapp.models import Invoice, InvoiceStatus, Issuer, MailMessage, Ticket, TicketStatus
+from webapp.services.stamping import files_with_pdf
 from webapp.wiring import stamping
 
 EMAIL = RECEPTOR["email"]
@@ -59,7 +60,7 @@ def test_a_test_stamp_is_marked_whatever_the_deployment_says(app, client, demo):
     with app.app_context():
         invoice = only_invoice()
         assert invoice.status is InvoiceStatus.STAMPED and invoice.test_stamp
-        assert "SIN VALIDEZ FISCAL" in text_of(invoice.pdf)
+        assert "SIN VALIDEZ FISCAL" in text_of(files_with_pdf(db.session, invoice).pdf)
         mail = db.session.scalars(select(MailMessage)).one()
         assert "SIN VALIDEZ FISCAL" in mail.body_text
 
@@ -82,7 +83,7 @@ def test_a_real_stamp_is_not_marked_as_a_test(app, client, demo):
     with app.app_context():
         invoice = only_invoice()
         assert invoice.status is InvoiceStatus.STAMPED and not invoice.test_stamp
-        assert "SIN VALIDEZ" not in text_of(invoice.pdf)
+        assert "SIN VALIDEZ" not in text_of(files_with_pdf(db.session, invoice).pdf)
         assert "SIN VALIDEZ" not in db.session.scalars(select(MailMessage)).one().body_text
 
 

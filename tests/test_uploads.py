@@ -16,6 +16,7 @@ from tests.flows import load, make_invoice
 from webapp import images
 from webapp.extensions import db
 from webapp.models import Issuer
+from webapp.services.stamping import files_with_pdf
 
 NAVY = (31, 78, 121)
 
@@ -141,7 +142,7 @@ def test_an_invoice_prints_the_uploaded_logo(app, client, staff, admin_login):
     assert _brand(client, _png((640, 160))).status_code == 303
     public_id = make_invoice(app)
     with app.app_context():
-        pdf = load(public_id).pdf
+        pdf = files_with_pdf(db.session, load(public_id)).pdf
     assert pdf.startswith(b"%PDF")
     assert (640, 160) in _pdf_images(pdf)  # the logo, beside the QR code
 
@@ -152,9 +153,9 @@ def test_an_invoice_prints_the_uploaded_logo(app, client, staff, admin_login):
 def test_a_huge_logo_stored_before_the_checks_is_neither_served_nor_printed(app, client, demo):
     _store_directly(app, _png((13000, 13000), mode="1"))
     assert client.get("/marca/demo/logo").status_code == 404
-    public_id = make_invoice(app)  # renders without decoding the 169 megapixels
-    with app.app_context():
-        pdf = load(public_id).pdf
+    public_id = make_invoice(app)
+    with app.app_context():  # renders without decoding the 169 megapixels
+        pdf = files_with_pdf(db.session, load(public_id)).pdf
     assert pdf.startswith(b"%PDF")
     sizes = _pdf_images(pdf)
     assert len(sizes) == 1 and sizes[0][0] == sizes[0][1]  # the square QR code alone

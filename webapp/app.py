@@ -59,6 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.captcha import bp as captcha_bp
     from webapp.cli import register_commands
     from webapp.devmail import bp as devmail_bp
+    from webapp.devsms import bp as devsms_bp
     from webapp.invoicing import bp as invoicing_bp
     from webapp.kiosk import bp as kiosk_bp
     from webapp.main import bp as main_bp
@@ -73,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(branding_bp)
     app.register_blueprint(captcha_bp)
     app.register_blueprint(devmail_bp)
+    app.register_blueprint(devsms_bp)
     app.register_blueprint(invoicing_bp)
     app.register_blueprint(panel_bp)
     app.register_blueprint(profile_bp)

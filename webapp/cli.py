@@ -11,7 +11,17 @@ def register_commands(app: Flask) -> None:
     from webapp.kiosk.cli import kiosk_cli
     from webapp.mail.cli import mail_cli
     from webapp.migrate import db_cli
+    from webapp.sms.cli import sms_cli
 
-    groups = (db_cli, mail_cli, demo_cli, invoices_cli, kiosk_cli, staff_cli, data_key_cli)
+    groups = (
+        db_cli,
+        mail_cli,
+        sms_cli,
+        demo_cli,
+        invoices_cli,
+        kiosk_cli,
+        staff_cli,
+        data_key_cli,
+    )
     for group in groups:
         app.cli.add_command(group)

@@ -15,6 +15,17 @@ TRUE = {"1", "true", "yes", "on"}
 PACS = ("sandbox", "finkok", "sw")  # stamping providers this version can talk to
 # REDIS_URL schemes the rate limiter's storage (the `limits` package) understands
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+# The SMS outbox (webapp.sms): where it delivers, the sender, retries, and the timeouts of a
+# provider's API (connect; each read). Checked at start (webapp.sms.transport.check_settings).
+SMS = {
+    "SMS_URL": "file://instance/sms",
+    "SMS_FROM": "",
+    "SMS_MAX_ATTEMPTS": 6,
+    "SMS_RETRY_SECONDS": 10.0,
+    "SMS_LEASE_SECONDS": 120.0,
+    "SMS_CONNECT_TIMEOUT_SECONDS": 5.0,
+    "SMS_TIMEOUT_SECONDS": 20.0,
+}
 KIOSK_SETTINGS = {
     "KIOSK_IDLE_SECONDS": 60,
     "KIOSK_COUNTDOWN_SECONDS": 15,
@@ -111,10 +122,20 @@ def check(settings: dict) -> None:
     _check_logs(settings)
     _check_limits(settings)
     _check_proxies_and_redis(settings)
+    _check_sms(settings)
     for name, default in KIOSK_SETTINGS.items():
         value = settings.get(name, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise RuntimeError(f"{name}={value!r} must be a whole number, at least 1")
+
+
+def _check_sms(settings: dict) -> None:
+    from webapp.sms.transport import check_settings
+
+    try:
+        check_settings({name: settings.get(name, default) for name, default in SMS.items()})
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def _check_logs(settings: dict) -> None:
@@ -219,6 +240,10 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "MAIL_RETRY_SECONDS": float(os.environ.get("MAIL_RETRY_SECONDS", "30")),
         "MAIL_LEASE_SECONDS": float(os.environ.get("MAIL_LEASE_SECONDS", "120")),
         "MAIL_TIMEOUT_SECONDS": float(os.environ.get("MAIL_TIMEOUT_SECONDS", "20")),
+        **{
+            name: type(default)(os.environ.get(name, default))  # str, int or float
+            for name, default in SMS.items()
+        },
         "BASE_URL": os.environ.get("BASE_URL", f"http://127.0.0.1:{port}"),
         # Proxies in front that append to X-Forwarded-For and set X-Forwarded-Proto (0: none;
         # nginx or Caddy on the machine: 1). webapp.security.web.trust_proxies.

@@ -9,17 +9,18 @@ from flask_babel import gettext as _
 from webapp import crypto
 from webapp.extensions import db
 from webapp.issuing import retention
-from webapp.mail import queue_mail
+from webapp.mail import Rendered, queue_mail, register_renderer
 from webapp.mail.outbox import SUBJECT_MAX
 from webapp.models import Invoice, Issuer
 from webapp.services.providers import Providers
-from webapp.services.stamping import Stamping, filename, pdf_of
+from webapp.services.stamping import INVOICE_PDF, Stamping, filename, invoice_pdf
 
 
 def init_app(app: Flask) -> None:
     crypto.current_cipher = lambda: crypto.cipher_from_config(current_app.config)
     providers = Providers(app.config, session=lambda: db.session)
     app.extensions["stamping"] = Stamping(providers, mail=mail_when_stamped)
+    register_renderer(INVOICE_PDF, invoice_pdf)  # the email's PDF, made by the mail worker
 
 
 def stamping() -> Stamping:
@@ -59,12 +60,14 @@ def _subject(text: str) -> str:
 
 def queue_invoice_mail(session, invoice: Invoice, to: list[str] | str) -> None:
     """Queue the invoice's email with its XML and PDF, archived or not (committed by the
-    caller). A PDF not rendered yet is rendered now and kept."""
+    caller). A PDF not rendered yet is left for the mail worker, which renders it at delivery
+    and keeps it on the invoice (services.stamping.invoice_pdf): queueing renders nothing, so
+    neither the stamp's commit nor "Enviar por correo" waits for it."""
     context = {"invoice": invoice, "sandbox": invoice.test_stamp}
     files = retention.files_of(session, invoice)
-    pdf = files.pdf
-    if pdf is None and files.xml is not None and not invoice.archived:
-        pdf = invoice.pdf = pdf_of(invoice, files.xml)
+    pdf: bytes | Rendered | None = files.pdf
+    if pdf is None and files.xml is not None:
+        pdf = Rendered(INVOICE_PDF, invoice.id)
     queue_mail(
         session,
         to,

@@ -30,7 +30,7 @@ from webapp.issuing import global_invoice as gi
 from webapp.issuing import issue
 from webapp.issuing.retention import files_of
 from webapp.models import Invoice, StaffRole
-from webapp.services.stamping import filename
+from webapp.services.stamping import filename, files_with_pdf
 from webapp.wiring import signing_problem, stamping
 
 ADMIN = StaffRole.ISSUER_ADMIN
@@ -258,8 +258,10 @@ def _request_cancel(session, invoice, motive, pac, now):
 @staff_required(ADMIN)
 def global_file(public_id: str, ext: str):
     invoice = _global(public_id)
-    files = files_of(db.session, invoice)
-    data = files.xml if ext == "xml" else files.pdf
+    if ext == "xml":
+        data = files_of(db.session, invoice).xml
+    else:  # rendered on the first download, then kept
+        data = files_with_pdf(db.session, invoice).pdf
     if data is None or invoice.uuid is None:
         abort(404)
     response = make_response(data)

@@ -30,7 +30,7 @@ from webapp.models import CancelStatus, Invoice, InvoiceStatus, StaffRole, Ticke
 from webapp.panel import query
 from webapp.panel.forms import FilterForm
 from webapp.panel.listing import cancel_state, list_response, state_of
-from webapp.services.stamping import filename
+from webapp.services.stamping import filename, files_with_pdf
 from webapp.wiring import queue_invoice_mail, stamping
 
 ADMIN = StaffRole.ISSUER_ADMIN
@@ -275,8 +275,10 @@ def invoice(public_id: str):
 def invoice_download(public_id: str, ext: str):
     """The files exactly as stamped (from the archive when moved there)."""
     found = scope.invoice(public_id)
-    files = retention.files_of(db.session, found)
-    body = files.xml if ext == "xml" else files.pdf
+    if ext == "xml":
+        body = retention.files_of(db.session, found).xml
+    else:  # rendered on the first download, then kept
+        body = files_with_pdf(db.session, found).pdf
     if body is None:
         abort(404, description=_("Esta factura no tiene archivos (es un dato de demostración)."))
     response = Response(body, mimetype="application/xml" if ext == "xml" else "application/pdf")

@@ -54,8 +54,8 @@ def load_command() -> None:
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int) -> None:
     """`make run` in one process: migrate, load the demo data (once), archive the invoices
-    due, then serve on HOST:PORT with the mail worker (and its reconcile) in a thread beside
-    the server. Ctrl-C stops both."""
+    due, then serve on HOST:PORT with the mail worker (and its reconcile) and the SMS worker
+    in threads beside the server. Ctrl-C stops them all."""
     import threading
 
     from werkzeug.serving import run_simple
@@ -65,6 +65,9 @@ def serve_command(ctx: click.Context, host: str, port: int) -> None:
     from webapp.mail.transport import transport_from_config
     from webapp.mail.worker import work
     from webapp.migrate import upgrade
+    from webapp.sms import cli as sms
+    from webapp.sms import transport as sms_transport
+    from webapp.sms import worker as sms_worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade(app.config["DATABASE_URL"])
@@ -79,13 +82,27 @@ def serve_command(ctx: click.Context, host: str, port: int) -> None:
         name="mail-worker",
         daemon=True,
     )
+    sms_thread = threading.Thread(
+        target=sms_worker.work,
+        args=(
+            sms.app_sessions(app),
+            app.config,
+            2.0,  # a verification code should not keep its reader waiting
+            stop,
+            sms_transport.transport_from_config(app.config),
+        ),
+        name="sms-worker",
+        daemon=True,
+    )
     worker.start()
-    click.echo(f"Autofactura on http://{host}:{port} (Ctrl-C stops the server and the mail worker)")
+    sms_thread.start()
+    click.echo(f"Autofactura on http://{host}:{port} (Ctrl-C stops the server and the workers)")
     try:
         run_simple(host, port, app, threaded=True)
     finally:
         stop.set()
         worker.join(timeout=30)
+        sms_thread.join(timeout=30)
 
 
 @demo_cli.command("tickets")

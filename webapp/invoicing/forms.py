@@ -3,6 +3,7 @@ validation of a single field call the same function."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,9 +17,10 @@ from wtforms.validators import Regexp, ValidationError
 from webapp.fiscal import catalogs, matrix
 from webapp.fiscal.limits import CP_LENGTH, NOMBRE_MAX
 from webapp.fiscal.receptor import Receptor, check_receptor, normalize_nombre
-from webapp.fiscal.rfc import check_rfc, person_type
+from webapp.fiscal.rfc import PersonType, check_rfc, person_type
 from webapp.fiscal.ticket_input import normalize_number, parse_total
 from webapp.invoicing import messages
+from webapp.invoicing.widgets import EmailInput, HiddenInput, Select, TextInput
 from webapp.issuing.lookup import TicketCheck, TicketProblem, check_ticket
 from webapp.mail import validate_address
 from webapp.models import Branch, Issuer, Ticket
@@ -57,6 +59,7 @@ class RfcForm(Form):
     rfc = StringField(
         _l("RFC"),
         filters=[_strip],
+        widget=TextInput(),
         render_kw={
             "autocomplete": "off",
             "autocapitalize": "characters",
@@ -70,22 +73,28 @@ class TicketForm(Form):
     order_number = StringField(
         _l("Número de orden"),
         filters=[_strip],
+        widget=TextInput(),
         render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 40},
     )
     ticket_number = StringField(
         _l("Número de ticket"),
         filters=[_strip],
+        widget=TextInput(),
         render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 40},
     )
     total = StringField(
         _l("Total del ticket"),
         filters=[_strip],
+        widget=TextInput(),
         render_kw={"inputmode": "decimal", "autocomplete": "off", "maxlength": 20},
     )
-    forma_pago = SelectField(_l("Forma de pago"), choices=[], validate_choice=False)
+    forma_pago = SelectField(
+        _l("Forma de pago"), choices=[], validate_choice=False, widget=Select()
+    )
     nombre = StringField(
         _l("Nombre o razón social"),
         filters=[_strip],
+        widget=TextInput(),
         render_kw={
             "autocomplete": "name",
             "autocapitalize": "characters",
@@ -95,29 +104,30 @@ class TicketForm(Form):
     cp = StringField(
         _l("Código postal"),
         filters=[_strip],
+        widget=TextInput(),
         render_kw={
             "inputmode": "numeric",
             "autocomplete": "postal-code",
             "maxlength": CP_LENGTH,
         },
     )
-    regimen = SelectField(_l("Régimen fiscal"), choices=[], validate_choice=False)
-    uso_cfdi = SelectField(_l("Uso del CFDI"), choices=[], validate_choice=False)
+    regimen = SelectField(_l("Régimen fiscal"), choices=[], validate_choice=False, widget=Select())
+    uso_cfdi = SelectField(_l("Uso del CFDI"), choices=[], validate_choice=False, widget=Select())
     email = EmailField(
         _l("Correo electrónico"),
         filters=[_strip],
+        widget=EmailInput(),
         render_kw={"autocomplete": "email", "maxlength": 254},
     )
-    key = HiddenField(validators=[Regexp(r"[A-Za-z0-9_-]{0,64}\Z")])  # Invoice.idempotency_key
+    key = HiddenField(  # Invoice.idempotency_key
+        validators=[Regexp(r"[A-Za-z0-9_-]{0,64}\Z")], widget=HiddenInput()
+    )
 
     def fill_choices(self, issuer: Issuer, rfc: str) -> None:
         """Offer only valid choices: the issuer's formas de pago, the régimenes of the RFC's
         person type, and the usos allowed for the chosen régimen (all of the person type's
         usos until one is chosen)."""
-        self.forma_pago.choices = [
-            (code, f"{code} · {catalogs.FORMAS_PAGO.get(code, code)}")
-            for code in issuer.formas_pago.split(",")
-        ]
+        self.forma_pago.choices = _formas_pago_choices(issuer.formas_pago)
         fill_receptor_choices(self, rfc)
 
     def preselect_forma_pago(self, issuer: Issuer, tickets: list[Ticket]) -> None:
@@ -128,23 +138,44 @@ class TicketForm(Form):
             self.forma_pago.data = recorded
 
 
-def fill_receptor_choices(form: FlaskForm, rfc: str) -> None:
-    """On any form with `regimen` and `uso_cfdi` selects: the régimenes of the RFC's person
-    type, and the usos allowed for the chosen régimen (all of the person type's usos until one
-    is chosen)."""
-    regimenes = matrix.regimenes_for(person_type(rfc))
-    form.regimen.choices = [("", _l("Elija…"))] + [
-        (code, f"{code} · {catalogs.REGIMENES.get(code, code)}") for code in regimenes
-    ]
-    chosen = form.regimen.data if form.regimen.data in regimenes else None
+# The choices below are built once per process: the catalogs do not change while it runs, and
+# "Elija…" is a lazy string, translated when the select is rendered. Tuples: shared, never
+# changed in place.
+
+
+@functools.lru_cache(maxsize=64)
+def _formas_pago_choices(formas_pago: str) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (code, f"{code} · {catalogs.FORMAS_PAGO.get(code, code)}")
+        for code in formas_pago.split(",")
+    )
+
+
+@functools.cache
+def _receptor_choices(person: PersonType, chosen: str | None) -> tuple[tuple, tuple]:
+    """The régimen choices of a person type, and the uso choices of the régimen chosen (of
+    all the person type's régimenes when none is)."""
+    regimenes = matrix.regimenes_for(person)
     usos = (
         matrix.usos_for(chosen)
         if chosen
         else sorted({u for r in regimenes for u in matrix.usos_for(r)})
     )
-    form.uso_cfdi.choices = [("", _l("Elija…"))] + [
-        (code, f"{code} · {catalogs.USOS_CFDI.get(code, code)}") for code in usos
-    ]
+    return (
+        (("", _l("Elija…")),)
+        + tuple((code, f"{code} · {catalogs.REGIMENES.get(code, code)}") for code in regimenes),
+        (("", _l("Elija…")),)
+        + tuple((code, f"{code} · {catalogs.USOS_CFDI.get(code, code)}") for code in usos),
+    )
+
+
+def fill_receptor_choices(form: FlaskForm, rfc: str) -> None:
+    """On any form with `regimen` and `uso_cfdi` selects: the régimenes of the RFC's person
+    type, and the usos allowed for the chosen régimen (all of the person type's usos until one
+    is chosen)."""
+    person = person_type(rfc)
+    chosen = form.regimen.data if form.regimen.data in matrix.regimenes_for(person) else None
+    form.regimen.choices, form.uso_cfdi.choices = _receptor_choices(person, chosen)
 
 
 def check_rfc_form(form: RfcForm) -> str | None:
@@ -297,6 +328,7 @@ class EmailForm(Form):
     email = StringField(
         _l("Enviar a"),
         filters=[_strip],
+        widget=TextInput(),
         render_kw={"autocomplete": "email", "maxlength": 600, "inputmode": "email"},
     )
     addresses: list[str]

@@ -36,6 +36,7 @@ from webapp.ratelimits import Limit
 from webapp.security.captcha import store as captcha
 
 MISS_MEMORY_SECONDS = 3600  # a session's answers "not there" count this long after the first
+_MISSES = "autofactura.ticket_misses"  # in the request's environ: (session, count) read
 
 CAPTCHA_MESSAGE = _l("Escriba los números de la imagen o del audio tal como aparecen.")
 INVOICE_FULL = _l(
@@ -79,12 +80,21 @@ ticket_branch_limit = limiter.shared_limit(
 )
 
 
+def _misses(who: str) -> int:
+    """The session `who`'s answers "not there", read from the storage once per request (a
+    round trip to Redis in production); note() keeps it current."""
+    known = request.environ.get(_MISSES)
+    if known is None or known[0] != who:
+        known = request.environ[_MISSES] = (who, ratelimits.peek("ticket-misses", who))
+    return known[1]
+
+
 def captcha_due() -> bool:
     """Whether a lookup needs the captcha in this browser session."""
     after = current_app.config["TICKET_CAPTCHA_AFTER_MISSES"]
     if not after or not captcha.enabled():
         return False
-    return ratelimits.peek("ticket-misses", ratelimits.session_key()) >= after
+    return _misses(ratelimits.session_key()) >= after
 
 
 def captcha_token() -> str | None:
@@ -109,9 +119,11 @@ def note(outcome: TicketOutcome) -> None:
     if outcome.missed:
         typed = hashlib.sha256("|".join(outcome.typed or ()).encode()).hexdigest()[:20]
         if ratelimits.bump("ticket-miss-seen", f"{who}:{typed}", MISS_MEMORY_SECONDS) == 1:
-            ratelimits.bump("ticket-misses", who, MISS_MEMORY_SECONDS)
-    elif outcome.matched:
+            count = ratelimits.bump("ticket-misses", who, MISS_MEMORY_SECONDS)
+            request.environ[_MISSES] = (who, count)
+    elif outcome.matched and _misses(who):  # nothing to clear otherwise
         ratelimits.forget("ticket-misses", who)
+        request.environ[_MISSES] = (who, 0)
 
 
 def mail_refusal(invoice: Invoice, recipients: int):

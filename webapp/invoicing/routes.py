@@ -8,6 +8,7 @@ from flask import (
     Response,
     abort,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -16,11 +17,11 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 
 from webapp.extensions import db
 from webapp.fiscal.ticket_input import normalize_number
-from webapp.htmx import is_htmx, redirect_any, render
+from webapp.htmx import forward, is_htmx, redirect_any, render
 from webapp.invoicing import bp, flow, guard, profile
 from webapp.invoicing.forms import (
     RECEPTOR_FIELDS,
@@ -40,7 +41,7 @@ from webapp.issuing.lookup import TicketProblem
 from webapp.kiosk_context import current as on_kiosk
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
 from webapp.security.web import cookie_options
-from webapp.services.stamping import Result, filename
+from webapp.services.stamping import Result, filename, files_with_pdf
 from webapp.wiring import queue_invoice_mail, stamping
 
 BRANCH_COOKIE = "sucursal_{}"
@@ -51,8 +52,43 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+PLACE = "invoicing_place"  # on `g`: what _place read for this request
+
+
+def _branch_id(state: dict) -> int:
+    """The branch this request invoices at: the kiosk's, whatever the session says, or the
+    one chosen in the flow (0: none)."""
+    kiosk = on_kiosk()
+    return (kiosk.branch_id if kiosk else state.get("branch_id")) or 0
+
+
+# Built once: building a statement and its cache key costs more than running it on SQLite.
+PLACE_QUERY = (
+    select(Issuer, Branch)
+    .outerjoin(
+        Branch,
+        and_(Branch.issuer_id == Issuer.id, Branch.id == bindparam("branch_id"), Branch.active),
+    )
+    .where(Issuer.slug == bindparam("slug"))
+)
+
+
+def _place(slug: str) -> tuple[Issuer | None, Branch | None]:
+    """The issuer of `slug` and, in the same query, the branch of this flow (None unless it
+    is an active branch of that issuer). Read once per request: the guest check and the view
+    share it."""
+    key = (slug, _branch_id(flow.get(slug)))
+    cached = g.get(PLACE)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    row = db.session.execute(PLACE_QUERY, {"slug": slug, "branch_id": key[1]}).first()
+    place = (row[0], row[1]) if row is not None else (None, None)
+    setattr(g, PLACE, (key, place))
+    return place
+
+
 def _issuer(slug: str) -> Issuer:
-    issuer = db.session.scalar(select(Issuer).where(Issuer.slug == slug))
+    issuer = _place(slug)[0]
     if issuer is None:
         abort(404)
     return issuer
@@ -63,19 +99,23 @@ def _active_branches(issuer: Issuer) -> list[Branch]:
 
 
 def _flow_branch(issuer: Issuer, state: dict) -> Branch | None:
-    kiosk = on_kiosk()  # a kiosk invoices at its own branch, whatever the session says
-    branch = db.session.get(Branch, (kiosk.branch_id if kiosk else state.get("branch_id")) or 0)
+    branch_id = _branch_id(state)
+    cached = g.get(PLACE)
+    if cached is not None and cached[0] == (issuer.slug, branch_id):
+        return cached[1][1]  # read with the issuer
+    branch = db.session.get(Branch, branch_id)
     return branch if branch and branch.issuer_id == issuer.id and branch.active else None
 
 
 @bp.before_request
 def _guests_allowed():
     """An issuer without guest invoicing asks the web's customers to sign in first (kiosks
-    have no accounts: they always invoice as guests)."""
+    have no accounts: they always invoice as guests). What it reads, the view reuses."""
+    g.pop(PLACE, None)  # `g` outlives a request when a test pushes an app context around it
     slug = (request.view_args or {}).get("slug")
     if slug is None or current_user.is_authenticated or on_kiosk() is not None:
         return None
-    issuer = db.session.scalar(select(Issuer).where(Issuer.slug == slug))
+    issuer = _place(slug)[0]
     if issuer is None or issuer.guest_invoicing:
         return None
     flash(
@@ -99,6 +139,9 @@ def start():
 
 @bp.route("/<slug>/", methods=["GET", "POST"])
 def branch(slug: str):
+    """The branch, and on the same page the RFC: one POST takes the customer to the ticket
+    step (a remembered branch comes checked, so a returning customer only types the RFC). A
+    POST without the RFC field (the branch alone) takes them to the RFC step."""
     issuer = _issuer(slug)
     kiosk = on_kiosk()
     if kiosk is not None:  # the kiosk's branch is fixed: no branch step
@@ -108,13 +151,26 @@ def branch(slug: str):
     branches = _active_branches(issuer)
     form = BranchForm()
     form.branch.choices = [(str(b.id), b.name) for b in branches]
+    rfc_form = RfcForm()
     state = flow.get(slug)
-    if form.validate_on_submit():
+    if request.method == "GET":
+        remembered = state.get("branch_id") or request.cookies.get(BRANCH_COOKIE.format(slug))
+        form.branch.data = str(remembered) if remembered else None
+        rfc_form.rfc.data = state.get("rfc")
+    elif form.validate_on_submit():
         chosen = next((b for b in branches if str(b.id) == form.branch.data), None)
-        if chosen is not None:
-            state.update(branch_id=chosen.id, tickets=[])
+        if chosen is None:
+            form.branch.errors = [_("Elija la sucursal donde compró.")]
+        alone = "rfc" not in request.form  # the branch step alone: the RFC comes next
+        value = None if alone else check_rfc_form(rfc_form)
+        if chosen is not None and (alone or value is not None):
+            if chosen.id != state.get("branch_id") or (value and value != state.get("rfc")):
+                state["tickets"] = []  # tickets are looked up in a branch, for an RFC
+            state["branch_id"] = chosen.id
+            if value:
+                state["rfc"] = value
             flow.save(state)
-            response = redirect(url_for(".rfc", slug=slug), 303)
+            response = _rfc_step(issuer, state, chosen) if alone else _ticket_step(slug)
             response.set_cookie(
                 BRANCH_COOKIE.format(slug),
                 str(chosen.id),
@@ -122,54 +178,76 @@ def branch(slug: str):
                 **cookie_options(),
             )
             return response
-        form.branch.errors = [_("Elija la sucursal donde compró.")]
-    elif request.method == "GET":
-        remembered = state.get("branch_id") or request.cookies.get(BRANCH_COOKIE.format(slug))
-        form.branch.data = str(remembered) if remembered else None
-    status = 422 if form.branch.errors else 200
-    return render_template("invoicing/branch.html", issuer=issuer, form=form), status
+    page = render_template("invoicing/branch.html", issuer=issuer, form=form, rfc_form=rfc_form)
+    if request.method == "GET":
+        return page
+    status = 422 if form.branch.errors or rfc_form.rfc.errors else 200
+    return forward(page, status, url_for(".branch", slug=slug))
+
+
+def _rfc_step(issuer: Issuer, state: dict, branch: Branch) -> Response:
+    """The RFC step as the branch step's POST answers it (the field ready to type in)."""
+    form = RfcForm(formdata=None, rfc=state.get("rfc"))
+    form.rfc.render_kw = {**(form.rfc.render_kw or {}), "autofocus": True}
+    page = render_template("invoicing/rfc.html", issuer=issuer, branch=branch, form=form)
+    return forward(page, 200, url_for(".rfc", slug=issuer.slug))
 
 
 @bp.route("/<slug>/rfc", methods=["GET", "POST"])
 def rfc(slug: str):
     issuer = _issuer(slug)
+    form = RfcForm()
+    if is_htmx() and request.headers.get("HX-Target") == "campo-rfc":
+        # Inline validation, from this step or the branch step (no branch chosen yet).
+        if form.validate_on_submit():
+            check_rfc_form(form)
+        return render("invoicing/rfc.html", "rfc_field", issuer=issuer, form=form)
     state = flow.get(slug)
     branch = _flow_branch(issuer, state)
     if branch is None:
         return redirect(url_for(".branch", slug=slug), 303)
-    form = RfcForm()
-    inline = is_htmx() and request.headers.get("HX-Target") == "campo-rfc"
     if request.method == "GET":
         form.rfc.data = state.get("rfc")
     elif form.validate_on_submit():
         value = check_rfc_form(form)
-        if value is not None and not inline:
+        if value is not None:
             if value != state.get("rfc"):
                 state["tickets"] = []
             state["rfc"] = value
             flow.save(state)
-            return redirect(url_for(".ticket", slug=slug), 303)
-    if inline:
-        return render("invoicing/rfc.html", "rfc_field", issuer=issuer, branch=branch, form=form)
-    return render_template("invoicing/rfc.html", issuer=issuer, branch=branch, form=form), _status(
-        form
-    )
+            return _ticket_step(slug)
+    page = render_template("invoicing/rfc.html", issuer=issuer, branch=branch, form=form)
+    if request.method == "GET":
+        return page
+    return forward(page, _status(form), url_for(".rfc", slug=slug))
 
 
 def _status(form) -> int:
     return 422 if form.errors or any(f.errors for f in form) else 200
 
 
-def _ticket_context(slug: str):
+ADDED_QUERY = select(Ticket).where(Ticket.id.in_(bindparam("ids", expanding=True)))
+
+
+def _tickets(ids: list[int]) -> list[Ticket]:
+    """The tickets added so far, in the order they were added, in one query."""
+    if not ids:
+        return []
+    found = {t.id: t for t in db.session.scalars(ADDED_QUERY, {"ids": ids})}
+    return [found[i] for i in ids if i in found]
+
+
+def _ticket_context(slug: str, *, inline: bool = False):
     """The ticket step's state and its form with the choices this RFC allows; None when the
-    customer has not chosen a branch and an RFC yet."""
+    customer has not chosen a branch and an RFC yet. `inline`: for a field's inline check,
+    whose answer holds no form (the app's CSRF check has passed the request): no token made."""
     issuer = _issuer(slug)
     state = flow.get(slug)
     branch = _flow_branch(issuer, state)
     if branch is None or not state.get("rfc"):
         return None
-    added = [t for t in (db.session.get(Ticket, i) for i in state["tickets"]) if t]
-    form = TicketForm()
+    added = _tickets(state["tickets"])
+    form = TicketForm(meta={"csrf": False}) if inline else TicketForm()
     form.fill_choices(issuer, state["rfc"])
     return issuer, state, branch, added, form
 
@@ -188,6 +266,37 @@ def _ticket_page(issuer, state, branch, added, form, status=200, resend=None, ca
     ), status
 
 
+def _new_ticket_page(issuer, state, branch, added, form, first_field: bool = False):
+    """The ticket step as it opens: a new idempotency key, the signed-in customer's saved
+    data, the forma de pago of the tickets added, what a kiosk sent to this phone."""
+    form.key.data = flow.new_key()
+    profile.fill(form, state["rfc"])
+    form.fill_choices(issuer, state["rfc"])  # the usos of the saved régimen
+    form.preselect_forma_pago(issuer, added)
+    if prefill := state.pop("prefill", None):  # sent from a kiosk to this phone
+        for name in TICKET_FIELDS:
+            form[name].data = str(prefill.get(name) or "")
+        flow.save(state)
+    if first_field:  # reached by a step's POST: the cursor where the customer types next
+        field = form.order_number
+        field.render_kw = {**(field.render_kw or {}), "autofocus": True}
+    return _ticket_page(issuer, state, branch, added, form)
+
+
+def _ticket_step(slug: str) -> Response:
+    """The ticket step as the branch or RFC step's POST answers it, at the address of the
+    ticket step for htmx (`forward`). A kiosk keeps no history entry of a customer's step: its
+    back button leaves the page for the one before, which is asked for again."""
+    context = _ticket_context(slug)
+    if context is None:  # the branch went inactive in between
+        return redirect(url_for(".branch", slug=slug), 303)
+    issuer, state, branch, added, _posted = context
+    form = TicketForm(formdata=None)  # not the step's POST: the ticket form as it opens
+    form.fill_choices(issuer, state["rfc"])
+    body, status = _new_ticket_page(issuer, state, branch, added, form, first_field=True)
+    return forward(body, status, None if on_kiosk() else url_for(".ticket", slug=slug))
+
+
 def _refused_lookup(form) -> bool:
     """A lookup while the captcha is due, without it solved (checked before anything is
     looked up or written)."""
@@ -203,19 +312,10 @@ def ticket(slug: str):
     if context is None:
         return redirect(url_for(".branch", slug=slug), 303)
     issuer, state, branch, added, form = context
-    if request.method == "GET" or not form.validate_on_submit():
-        if request.method == "GET":
-            form.key.data = flow.new_key()
-            profile.fill(form, state["rfc"])
-            form.fill_choices(issuer, state["rfc"])  # the usos of the saved régimen
-            form.preselect_forma_pago(issuer, added)
-            if prefill := state.pop("prefill", None):  # sent from a kiosk to this phone
-                for name in TICKET_FIELDS:
-                    form[name].data = str(prefill.get(name) or "")
-                flow.save(state)
-        return _ticket_page(
-            issuer, state, branch, added, form, 400 if request.method == "POST" else 200
-        )
+    if request.method == "GET":
+        return _new_ticket_page(issuer, state, branch, added, form)
+    if not form.validate_on_submit():
+        return _ticket_page(issuer, state, branch, added, form, 400)
     action = request.form.get("action", "generate")
     done = issue.by_key(db.session, form.key.data or "")
     if done is not None and not _same_request(done, state, form):
@@ -334,7 +434,7 @@ def field(slug: str, name: str):
     """Inline validation: the field's wrapper re-rendered with the full submit's checks."""
     if name not in TICKET_FIELDS + RECEPTOR_FIELDS + ("forma_pago",):
         abort(404)
-    context = _ticket_context(slug)
+    context = _ticket_context(slug, inline=True)
     if context is None:
         abort(409)
     issuer, state, branch, added, form = context
@@ -463,8 +563,10 @@ def invoice(public_id: str):
 @bp.get("/factura/<public_id>.<any(xml, pdf):ext>")
 def download(public_id: str, ext: str):
     invoice = _own_invoice(public_id)
-    files = retention.files_of(db.session, invoice)
-    body = files.xml if ext == "xml" else files.pdf
+    if ext == "xml":
+        body = retention.files_of(db.session, invoice).xml
+    else:  # rendered on the first download, then kept
+        body = files_with_pdf(db.session, invoice).pdf
     if body is None:
         abort(404)
     mimetype = "application/xml" if ext == "xml" else "application/pdf"

@@ -276,7 +276,6 @@ def stamp(
     *,
     signer,
     pac: Pac,
-    render_pdf: Callable[[Invoice, bytes], bytes],
     on_stamped: Callable[[Invoice], None] | None = None,
     wait_seconds: float = 2.0,
 ) -> Invoice:
@@ -311,9 +310,7 @@ def stamp(
             if error.retryable:  # the outcome is unknown: reconcile decides
                 raise
             raise _failed(session, invoice, error) from error
-        record(
-            session, invoice, stamped, test=pac.test, render_pdf=render_pdf, on_stamped=on_stamped
-        )
+        record(session, invoice, stamped, test=pac.test, on_stamped=on_stamped)
         return invoice
     deadline = time.monotonic() + wait_seconds
     while invoice.status in PENDING and time.monotonic() < deadline:
@@ -376,15 +373,15 @@ def record(
     stamped: Stamped,
     *,
     test: bool,
-    render_pdf: Callable[[Invoice, bytes], bytes] | None,
     on_stamped: Callable[[Invoice], None] | None,
 ) -> bool:
     """Record the PAC's stamp of an invoice in "stamping", and queue what follows it in the
     same commit; False when another process recorded it first (then nothing is queued).
 
-    Nothing after the PAC's answer may leave the stamp unrecorded: a PDF that fails to render
-    is left for the first download, and a failing `on_stamped` is rolled back alone (to its
-    savepoint) and logged.
+    The PDF is not rendered here: it is a representation of the stamped XML, made after this
+    commit, by the mail worker for the email or on the first download (then kept), so the
+    customer's answer does not wait for it. Nothing after the PAC's answer may leave the stamp
+    unrecorded: a failing `on_stamped` is rolled back alone (to its savepoint) and logged.
     """
     won = (
         session.execute(
@@ -408,11 +405,6 @@ def record(
         session.refresh(invoice)
         return False
     session.refresh(invoice)
-    if render_pdf is not None:
-        try:
-            invoice.pdf = render_pdf(invoice, stamped.xml)
-        except Exception:  # noqa: BLE001 - rendered again on the first download
-            log.exception("PDF of invoice %s not rendered; left for its first download", invoice.id)
     if on_stamped is not None:
         try:
             with session.begin_nested():

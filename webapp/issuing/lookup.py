@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from webapp.fiscal.window import in_window, parse_policy
@@ -44,6 +44,12 @@ class TicketCheck:
         return self.ticket is not None and not self.problems
 
 
+# Built once: building a statement and its cache key costs more than running it on SQLite.
+TICKET_QUERY = select(Ticket).where(
+    Ticket.branch_id == bindparam("branch_id"), Ticket.ticket_number == bindparam("number")
+)
+
+
 def check_ticket(
     session: Session,
     branch: Branch,
@@ -55,9 +61,7 @@ def check_ticket(
     already_added: frozenset[int] = frozenset(),
 ) -> TicketCheck:
     """Check one ticket; `order_number`/`total` None means not typed yet (no verdict on them)."""
-    ticket = session.scalar(
-        select(Ticket).where(Ticket.branch_id == branch.id, Ticket.ticket_number == ticket_number)
-    )
+    ticket = session.scalar(TICKET_QUERY, {"branch_id": branch.id, "number": ticket_number})
     if ticket is None:
         return TicketCheck(problems={"ticket_number": TicketProblem.NOT_FOUND})
     check = TicketCheck(ticket=ticket)

@@ -1,7 +1,7 @@
 """Replacing a stamped invoice that has errors (SAT's cancellation motive 01; knows nothing of
 Flask).
 
-    new = replace(session, original, changes, now, key=..., signer=..., pac=..., render_pdf=...)
+    new = replace(session, original, changes, now, key=..., stamping=...)
 
 SAT's order: the replacing CFDI is issued first and names the original in CfdiRelacionados
 with TipoRelacion 04 (sustitución); then the original is cancelled with motive 01, naming the

@@ -23,11 +23,10 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render
 from webapp.invoicing import flow
-from webapp.issuing import retention
 from webapp.kiosk import bp, devices, web
 from webapp.models import Branch, Invoice, InvoiceStatus, Ticket
 from webapp.security.web import CSP
-from webapp.services.stamping import filename
+from webapp.services.stamping import filename, files_with_pdf
 
 # The PDF printed from a frame of the kiosk's own page (everything else: frame-ancestors 'none').
 PRINT_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
@@ -112,7 +111,7 @@ def print_pdf(public_id: str):
     invoice = db.session.scalar(select(Invoice).where(Invoice.public_id == public_id))
     if invoice is None or invoice.status is not InvoiceStatus.STAMPED:
         abort(404)
-    pdf = retention.files_of(db.session, invoice).pdf
+    pdf = files_with_pdf(db.session, invoice).pdf  # rendered on the first print, then kept
     if pdf is None:
         abort(404)
     response = Response(pdf, mimetype="application/pdf")

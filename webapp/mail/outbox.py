@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from webapp.mail.deferred import Rendered, is_registered
 from webapp.models import MailAttachment, MailMessage
 
 # A plain ASCII addr-spec: dot-atom local part, host name labels. No display names, no
@@ -21,7 +22,8 @@ _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SUBJECT_MAX = 255  # MailMessage.subject column
 
-Attachment = tuple[str, str, bytes]  # (filename, content type, data)
+# (filename, content type, data): the bytes, or Rendered(...) for the worker to make them
+Attachment = tuple[str, str, bytes | Rendered]
 # The Session.info key of the Message-ID domain: the app puts message_domain(config) into
 # every session it makes (webapp/app.py); a session without it queues "@localhost" ids.
 MESSAGE_DOMAIN = "mail.message_domain"
@@ -71,10 +73,12 @@ def queue_mail(
 ) -> MailMessage:
     """Add an email to `session` for the worker to send once the caller commits.
 
-    `to` is one address or several; `attachments` are (filename, content type, bytes).
+    `to` is one address or several; `attachments` are (filename, content type, data), the
+    data bytes or a `Rendered` the worker makes at delivery (webapp.mail.deferred).
     Raises ValueError for an empty or malformed address, a subject with line breaks, or a
-    malformed attachment. The Message-ID is fixed now, so a re-sent message keeps it; its
-    domain is the session's `info[MESSAGE_DOMAIN]` (localhost without one).
+    malformed attachment (or one whose renderer is not registered). The Message-ID is fixed
+    now, so a re-sent message keeps it; its domain is the session's `info[MESSAGE_DOMAIN]`
+    (localhost without one).
     """
     addresses = [validate_address(to)] if isinstance(to, str) else [validate_address(a) for a in to]
     if not addresses:
@@ -95,13 +99,19 @@ def queue_mail(
         kind = content_type.strip().lower() if isinstance(content_type, str) else ""
         if not _CONTENT_TYPE.fullmatch(kind):
             raise ValueError(f"invalid attachment content type: {content_type!r}")
-        if not isinstance(data, bytes):
-            raise ValueError("attachment data must be bytes")
+        deferred = data if isinstance(data, Rendered) else None
+        if deferred is not None:
+            if not is_registered(deferred.renderer) or not isinstance(deferred.source_id, int):
+                raise ValueError(f"attachment renderer not registered: {deferred!r}")
+        elif not isinstance(data, bytes):
+            raise ValueError("attachment data must be bytes or Rendered")
         message.attachments.append(
             MailAttachment(
                 filename=_header_text(filename, "attachment filename", 255),
                 content_type=kind,
-                data=data,
+                data=None if deferred else data,
+                renderer=deferred.renderer if deferred else None,
+                source_id=deferred.source_id if deferred else None,
             )
         )
     session.add(message)

@@ -51,6 +51,8 @@ def compose(row: MailMessage, sender: str) -> EmailMessage:
     if row.body_html:
         message.add_alternative(row.body_html, subtype="html")
     for attachment in row.attachments:
+        if attachment.data is None:  # webapp.mail.deferred.fill makes it first
+            raise ValueError(f"attachment {attachment.filename!r} is not rendered yet")
         maintype, _, subtype = attachment.content_type.partition("/")
         message.add_attachment(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename

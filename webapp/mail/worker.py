@@ -21,6 +21,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.db import lock_for_write
+from webapp.mail.deferred import fill
 from webapp.mail.transport import Transport, compose, transport_from_config
 from webapp.models import MailMessage, MailStatus, utcnow
 
@@ -90,6 +91,10 @@ def deliver(
     The lease is renewed first, so a batch slower than MAIL_LEASE_SECONDS does not send a
     message whose lease ran out and that another worker may have claimed meanwhile.
 
+    Attachments left for delivery (webapp.mail.deferred: an invoice's PDF) are rendered and
+    stored first, each in a commit of its own, so a retry does not render them again; a
+    renderer that fails is a failed attempt like any other.
+
     At least once: SENT is recorded as soon as the transport returns, in a short transaction
     of its own (no transaction is open while the server is talked to). A worker killed in
     that window, or a database that fails to record it, leaves the message sending under its
@@ -103,6 +108,7 @@ def deliver(
         log.warning("skipped #%s: its lease ran out and another worker has it", mail_id)
         return False
     try:
+        fill(session, row)
         message = compose(row, config["MAIL_FROM"])
         session.commit()  # end the read of the attachments before talking to the network
         transport.send(message, mail_id)

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from flask import Response, abort, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from webapp.extensions import db
 from webapp.i18n import COOKIE, LANGUAGES
 from webapp.main import bp
+from webapp.models import Issuer
 from webapp.security.web import cookie_options, local_path
+
+HOME_ISSUERS = 12  # merchants listed on the home page; more are chosen on /facturar/
 
 
 @bp.get("/")
 def index():
-    return render_template("main/index.html")
+    """The home page's way to invoice goes straight to a merchant's branch step: one
+    merchant's button, or each merchant's when there are a few (no hop through /facturar/)."""
+    issuers = db.session.scalars(
+        select(Issuer).order_by(Issuer.legal_name).limit(HOME_ISSUERS + 1)
+    ).all()
+    return render_template(
+        "main/index.html", issuers=issuers if len(issuers) <= HOME_ISSUERS else None
+    )
 
 
 @bp.post("/idioma")

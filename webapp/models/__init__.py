@@ -19,6 +19,7 @@ from webapp.models.issuer import Branch, Issuer
 from webapp.models.kiosk import Kiosk
 from webapp.models.mail import MailAttachment, MailMessage, MailStatus
 from webapp.models.signed_session import SignedSession
+from webapp.models.sms import SmsMessage, SmsStatus
 from webapp.models.staff import StaffMember, StaffRole
 from webapp.models.ticket import Ticket, TicketLine, TicketStatus
 
@@ -48,6 +49,8 @@ __all__ = [
     "MailAttachment",
     "MailMessage",
     "MailStatus",
+    "SmsMessage",
+    "SmsStatus",
     "Ticket",
     "TicketLine",
     "TicketStatus",

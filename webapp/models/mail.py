@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, status_enum, utcnow
@@ -45,7 +45,15 @@ class MailMessage(Base):
 
 
 class MailAttachment(Base):
+    """A file of a message: its bytes, or, until the worker delivers the message, what makes
+    them: the renderer registered under `renderer` (webapp.mail.deferred) given `source_id`
+    (an invoice's PDF, rendered at delivery rather than in the commit that queues it). The
+    worker stores the bytes it rendered, so a retry sends them without rendering again."""
+
     __tablename__ = "mail_attachment"
+    __table_args__ = (
+        CheckConstraint("data IS NOT NULL OR renderer IS NOT NULL", name="data_or_renderer"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(
@@ -53,6 +61,8 @@ class MailAttachment(Base):
     )
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    renderer: Mapped[str | None] = mapped_column(String(40))
+    source_id: Mapped[int | None]
 
     message: Mapped[MailMessage] = relationship(back_populates="attachments")

@@ -29,7 +29,7 @@ from webapp.panel import bp, exports, query
 from webapp.panel.forms import FilterForm
 from webapp.panel.listing import list_response, state_of
 from webapp.security.web import local_path
-from webapp.services.stamping import filename
+from webapp.services.stamping import filename, files_with_pdf
 from webapp.wiring import queue_invoice_mail
 
 MAX_SELECTED = 200
@@ -109,8 +109,10 @@ def _attachment(body, mimetype: str, filename: str) -> Response:
 @login_required
 def download(public_id: str, ext: str):
     invoice = _own(public_id)
-    files = retention.files_of(db.session, invoice)
-    body = files.xml if ext == "xml" else files.pdf
+    if ext == "xml":
+        body = retention.files_of(db.session, invoice).xml
+    else:  # rendered on the first download, then kept
+        body = files_with_pdf(db.session, invoice).pdf
     if body is None:
         abort(404, description=_("Esta factura no tiene archivos (es un dato de demostración)."))
     mimetype = "application/xml" if ext == "xml" else "application/pdf"
@@ -119,7 +121,7 @@ def download(public_id: str, ext: str):
 
 def _zip_entries(invoices):
     for invoice in invoices:
-        files = retention.files_of(db.session, invoice)
+        files = files_with_pdf(db.session, invoice)  # a PDF never rendered is rendered now
         for ext, body in (("xml", files.xml), ("pdf", files.pdf)):
             if body is not None:
                 yield filename(invoice, ext), body

@@ -1,12 +1,18 @@
 """One road for stamping: every caller (the ticket flow, Sustituir, the factura global and
 its correction, reconcile) stamps through a `Stamping`, which knows each issuer's provider
-and signer, renders the PDF, queues the email in the commit that records the stamp, logs
-every PAC call, and answers with one `Outcome` that views map to pages.
+and signer, queues the email in the commit that records the stamp, logs every PAC call, and
+answers with one `Outcome` that views map to pages.
 
     stamping = Stamping(providers, mail=queue_email)
     outcome = stamping.issue(session, request, now)   # the ticket flow: reserve, then stamp
     outcome = stamping.finish(session, invoice)       # any reserved invoice (a second press)
     stamping.reconcile(session, now)                  # every invoice left on its way, any state
+    files = files_with_pdf(session, invoice)          # every download: XML and PDF
+
+The PDF, a representation of the stamped XML (about 90 % of a stamping's CPU), is not made
+in the stamp's commit: `files_with_pdf` renders it on the first download and keeps it, and
+the email's PDF is rendered by the mail worker at delivery (`invoice_pdf`, the "invoice_pdf"
+renderer of webapp.mail.deferred), which keeps it the same way.
 
 Flask-free: `mail(session, invoice)` is given by the app (webapp.wiring), which renders the
 message from templates.
@@ -27,7 +33,7 @@ from webapp import crypto
 from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.pdf import render_pdf
 from webapp.csd import CSDError
-from webapp.issuing import issue
+from webapp.issuing import issue, retention
 from webapp.models import Invoice, InvoiceStatus, Issuer
 from webapp.services.providers import Providers
 
@@ -79,6 +85,57 @@ def pdf_of(invoice: Invoice, xml: bytes) -> bytes:
         logo=issuer.logo if issuer.logo_type == "image/png" else None,
         color=issuer.brand_color,
     )
+
+
+INVOICE_PDF = "invoice_pdf"
+"""The mail worker's renderer of an invoice's PDF (webapp.mail.deferred; registered by the
+app: webapp.wiring)."""
+
+
+def files_with_pdf(session: Session, invoice: Invoice) -> retention.Files:
+    """The invoice's XML and PDF wherever they are (retention.files_of), its PDF rendered now
+    and kept when a stamped (or since cancelled) invoice has none yet; commits the session
+    then. Two first downloads at once both get the PDF the first one kept (retention.keep_pdf).
+
+    An archived invoice without a PDF gets one too, rendered from its archived XML and kept
+    in the archive, compressed: the files of an invoice past the retention window are still
+    its files, and every later download answers the same bytes without rendering again.
+    An invoice without XML (demo history, never stamped) has no PDF either.
+    """
+    try:
+        return _files_rendering_pdf(session, invoice)
+    except Exception:  # noqa: BLE001 - the XML is the legal record; the PDF is tried again
+        log.exception("PDF of invoice %s not rendered; tried again on the next request", invoice.id)
+        session.rollback()
+        return retention.files_of(session, invoice)
+
+
+def _files_rendering_pdf(session: Session, invoice: Invoice) -> retention.Files:
+    """files_with_pdf, letting a rendering failure through."""
+    files = retention.files_of(session, invoice)
+    if files.pdf is not None or files.xml is None or invoice.status not in retention.WITH_FILES:
+        return files
+    started = time.perf_counter()
+    pdf = pdf_of(invoice, files.xml)
+    log.info(
+        "PDF of invoice %s rendered in %s ms",
+        invoice.id,
+        round((time.perf_counter() - started) * 1000, 1),
+    )
+    return retention.Files(files.xml, retention.keep_pdf(session, invoice, pdf))
+
+
+def invoice_pdf(session: Session, invoice_id: int) -> bytes:
+    """The PDF of invoice `invoice_id` for an email, kept on the invoice (files_with_pdf):
+    rendered only when no download or earlier email rendered it. LookupError when the
+    invoice is gone or has no stamped XML to print."""
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise LookupError(f"invoice {invoice_id} does not exist")
+    pdf = _files_rendering_pdf(session, invoice).pdf  # a failure is the delivery's failure
+    if pdf is None:
+        raise LookupError(f"invoice {invoice_id} has no stamped XML to print")
+    return pdf
 
 
 class _LoggedPac(Pac):
@@ -217,7 +274,6 @@ class Stamping:
             invoice,
             signer=lambda: self.signer_for(issuer),
             pac=_LoggedPac(self.pac_for(issuer), issuer.rfc),
-            render_pdf=pdf_of,
             on_stamped=lambda stamped: self.mail(session, stamped),
             wait_seconds=wait_seconds,
         )
@@ -266,7 +322,6 @@ class Stamping:
                     invoice,
                     found,
                     test=pac.test,
-                    render_pdf=pdf_of,
                     on_stamped=lambda stamped: self.mail(session, stamped),
                 )
                 return "recorded"
