@@ -505,7 +505,7 @@ def slow_flow(browser, base: str, tally: Tally, ticket: dict, javascript: bool) 
     step("typing the ticket (inline checks)", waited=False)
     generate(page)
     page.wait_for_load_state("load")
-    step("Generar factura → invoice (303, GET)")
+    step("Generar factura → invoice " + ("(its POST answers it)" if javascript else "(303, GET)"))
     with page.expect_download() as download:
         page.get_by_role("link", name="Descargar PDF").click()
     size = os.path.getsize(download.value.path())  # until it is all there

@@ -215,6 +215,7 @@ def test_the_flow_to_the_pdf_takes_at_most_six_round_trips(
     expect(page.locator(".htmx-request")).to_have_count(0)  # the inline checks answered
     page.get_by_role("button", name="Generar factura").click()
     expect(page.locator("h1")).to_have_text("Su factura está lista")
+    assert urlsplit(page.url).path.startswith("/facturar/factura/")  # its own address
     with page.expect_download() as download:
         page.get_by_role("link", name="Descargar PDF").click()
     with open(download.value.path(), "rb") as f:
@@ -225,6 +226,9 @@ def test_the_flow_to_the_pdf_takes_at_most_six_round_trips(
     assert len(trips) <= MOST_ROUND_TRIPS, trips
     assert trips[:3] == ["GET /", "GET /facturar/demo/", "POST /facturar/demo/"], trips
     assert trips[-1].endswith(".pdf"), trips
+    if javascript:  # Generar factura answers with the invoice itself: no 303 and GET
+        assert len(trips) == MOST_ROUND_TRIPS - 1, trips
+        assert not any(t.startswith("GET /facturar/factura/") for t in trips[:-1]), trips
 
 
 @pytest.mark.browser
@@ -251,6 +255,10 @@ def test_with_javascript_reload_and_back_ask_with_get(browser, live_server, demo
     expect(page.locator(".htmx-request")).to_have_count(0)
     page.get_by_role("button", name="Generar factura").click()
     expect(page.locator("h1")).to_have_text("Su factura está lista")
+    methods.clear()
+    page.reload()  # the invoice is at its own address: a reload asks for it, makes nothing
+    expect(page.locator("h1")).to_have_text("Su factura está lista")
+    assert methods == ["GET"], methods
     methods.clear()
     page.go_back()
     expect(page.locator("h1")).to_have_text("Datos del ticket")

@@ -424,7 +424,25 @@ def _show(issuer, stamped):
             "invoicing/failed.html", issuer=issuer, error=stamped.reason, retry=retry
         ), 502
     flow.finish(issuer.slug)
-    return redirect(url_for(".invoice", public_id=stamped.invoice.public_id), 303)
+    url = url_for(".invoice", public_id=stamped.invoice.public_id)
+    if not is_htmx():
+        return redirect(url, 303)  # a reload must not generate again
+    # htmx: the invoice's page itself, at its own address (HX-Push-Url), so that a reload or
+    # the back button asks for it with a GET and nothing is posted twice.
+    body, status = _invoice_page(stamped.invoice)
+    return forward(body, status, url)
+
+
+def _invoice_page(invoice):
+    """The whole page of a stamped invoice, or the one that waits for it."""
+    if invoice.status in issue.PENDING:
+        page = render_template("invoicing/pending.html", invoice=invoice, wait=WAIT_REFRESH_SECONDS)
+        return page, 202
+    form = EmailForm(email=invoice.delivery_email)
+    page = render_template(
+        "invoicing/result.html", invoice=invoice, email_form=form, sent=request.args.get("enviada")
+    )
+    return page, 200
 
 
 @bp.post("/<slug>/ticket/campo/<name>")
@@ -554,10 +572,7 @@ def invoice(public_id: str):
         abort(404)
     if is_htmx() and request.headers.get("HX-Target") == "esperando":  # the wait is over
         return redirect_any(url_for(".invoice", public_id=public_id))
-    form = EmailForm(email=invoice.delivery_email)
-    return render_template(
-        "invoicing/result.html", invoice=invoice, email_form=form, sent=request.args.get("enviada")
-    )
+    return _invoice_page(invoice)
 
 
 @bp.get("/factura/<public_id>.<any(xml, pdf):ext>")
