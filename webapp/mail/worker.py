@@ -12,75 +12,26 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.db import lock_for_write
+from webapp import leases
+from webapp.leases import Chore, Sessions
 from webapp.mail.deferred import fill
 from webapp.mail.transport import Transport, compose, transport_from_config
-from webapp.models import MailMessage, MailStatus, utcnow
+from webapp.models import MailMessage, MailStatus
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 10
-MAX_RETRY_DELAY = timedelta(hours=6)
 ERROR_MAX = 2000
 
-# Where the worker's sessions come from: each call gives a session for one run, closed when
-# its `with` block ends (a sessionmaker does; the app's edge is webapp/mail/cli.py).
-Sessions = Callable[[], AbstractContextManager[Session]]
-
-
-def retry_delay(config: Mapping, attempts: int) -> timedelta:
-    """MAIL_RETRY_SECONDS doubled after each failed attempt, at most six hours."""
-    seconds = float(config["MAIL_RETRY_SECONDS"]) * 2 ** (attempts - 1)
-    return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
-
-
-def claim(session: Session, config: Mapping, now: datetime, skip: set[int]) -> list[MailMessage]:
-    """Mark up to BATCH_SIZE due messages as sending under a lease, and commit."""
-    lock_for_write(session)
-    due = or_(
-        and_(MailMessage.status == MailStatus.PENDING, MailMessage.next_attempt_at <= now),
-        and_(MailMessage.status == MailStatus.SENDING, MailMessage.locked_until < now),
-    )
-    query = select(MailMessage).where(due)
-    if skip:
-        query = query.where(MailMessage.id.not_in(skip))
-    query = (
-        query.order_by(MailMessage.next_attempt_at, MailMessage.id)
-        .limit(BATCH_SIZE)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    rows = list(session.scalars(query))
-    lease = timedelta(seconds=float(config["MAIL_LEASE_SECONDS"]))
-    for row in rows:
-        row.status = MailStatus.SENDING
-        row.locked_until = now + lease
-    session.commit()
-    return rows
-
-
-def _update_own(session: Session, mail_id: int, lease: datetime, **values) -> bool:
-    """Update a message this worker holds under `lease`; False if another worker took it."""
-    result = session.execute(
-        update(MailMessage)
-        .where(
-            MailMessage.id == mail_id,
-            MailMessage.status == MailStatus.SENDING,
-            MailMessage.locked_until == lease,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return result.rowcount == 1
+OUTBOX = leases.Outbox(MailMessage, MailStatus.PENDING, MailStatus.SENDING, "MAIL")
+retry_delay = OUTBOX.retry_delay
+claim = OUTBOX.claim
+_update_own = OUTBOX.update_own
+__all__ = ["Chore", "Sessions", "claim", "deliver", "retry_delay", "run_once", "work"]
 
 
 def deliver(
@@ -102,7 +53,7 @@ def deliver(
     so the receiving side can tell the copy.
     """
     mail_id, to, subject, attempts = row.id, row.to_addrs, row.subject, row.attempts + 1
-    lease = now + timedelta(seconds=float(config["MAIL_LEASE_SECONDS"]))
+    lease = now + OUTBOX.lease(config)
     assert row.locked_until is not None
     if not _update_own(session, mail_id, row.locked_until, locked_until=lease):
         log.warning("skipped #%s: its lease ran out and another worker has it", mail_id)
@@ -144,13 +95,6 @@ def deliver(
     return True
 
 
-def _release(session: Session, rows: list[MailMessage]) -> None:
-    """Hand claimed but unsent messages back at once (clean shutdown)."""
-    for row in rows:
-        assert row.locked_until is not None
-        _update_own(session, row.id, row.locked_until, status=MailStatus.PENDING, locked_until=None)
-
-
 def run_once(
     sessions: Sessions,
     config: Mapping,
@@ -165,25 +109,13 @@ def run_once(
     handing its remaining claimed messages back, when `stop` is set.
     """
     transport = transport or transport_from_config(config)
-    sent = 0
-    seen: set[int] = set()
-    with sessions() as session:
-        while True:
-            at = now or utcnow()
-            batch = claim(session, config, at, seen)
-            if not batch:
-                return sent
-            seen.update(row.id for row in batch)
-            for index, row in enumerate(batch):
-                if stop is not None and stop.is_set():
-                    _release(session, batch[index:])
-                    return sent
-                sent += deliver(session, transport, config, row, now or utcnow())
-
-
-Chore = tuple[float, Callable[[Session], object]]
-"""Something the worker also does every so many seconds, in a session of its own (the
-stamping service's reconcile: webapp.mail.cli)."""
+    return OUTBOX.run_once(
+        sessions,
+        config,
+        lambda session, row, at: deliver(session, transport, config, row, at),
+        now,
+        stop,
+    )
 
 
 def work(
@@ -198,20 +130,12 @@ def work(
     each chore runs when its period has passed (first at start)."""
     transport = transport or transport_from_config(config)
     log.info("mail worker started: %s, every %ss", transport.describe(), interval)
-    due = [0.0] * len(chores)
-    while not stop_event.is_set():
-        try:
-            run_once(sessions, config, transport=transport, stop=stop_event)
-        except Exception:  # noqa: BLE001 - e.g. the database is down: try again later
-            log.exception("mail worker run failed; trying again in %ss", interval)
-        for index, (period, chore) in enumerate(chores):
-            if stop_event.is_set() or time.monotonic() < due[index]:
-                continue
-            due[index] = time.monotonic() + period
-            try:
-                with sessions() as session:
-                    chore(session)
-            except Exception:  # noqa: BLE001 - logged; tried again after its period
-                log.exception("worker chore %s failed", getattr(chore, "__name__", chore))
-        stop_event.wait(interval)
+    leases.work(
+        "mail worker",
+        lambda: run_once(sessions, config, transport=transport, stop=stop_event),
+        sessions,
+        interval,
+        stop_event,
+        chores,
+    )
     log.info("mail worker stopped")

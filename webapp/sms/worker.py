@@ -18,74 +18,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.db import lock_for_write
-from webapp.models import SmsMessage, SmsStatus, utcnow
+from webapp import leases
+from webapp.leases import Sessions
+from webapp.models import SmsMessage, SmsStatus
 from webapp.sms.outbox import mask
 from webapp.sms.transport import Sms, SmsRefused, Transport, transport_from_config
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 10
-MAX_RETRY_DELAY = timedelta(hours=6)
 ERROR_MAX = 2000
 
-# Where the worker's sessions come from: each call gives a session for one run, closed when
-# its `with` block ends (a sessionmaker does; the app's edge is webapp/sms/cli.py).
-Sessions = Callable[[], AbstractContextManager[Session]]
-
-
-def retry_delay(config: Mapping, attempts: int) -> timedelta:
-    """SMS_RETRY_SECONDS doubled after each failed attempt, at most six hours."""
-    seconds = float(config["SMS_RETRY_SECONDS"]) * 2 ** (attempts - 1)
-    return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
-
-
-def claim(session: Session, config: Mapping, now: datetime, skip: set[int]) -> list[SmsMessage]:
-    """Mark up to BATCH_SIZE due messages as sending under a lease, and commit."""
-    lock_for_write(session)
-    due = or_(
-        and_(SmsMessage.status == SmsStatus.PENDING, SmsMessage.next_attempt_at <= now),
-        and_(SmsMessage.status == SmsStatus.SENDING, SmsMessage.locked_until < now),
-    )
-    query = select(SmsMessage).where(due)
-    if skip:
-        query = query.where(SmsMessage.id.not_in(skip))
-    query = (
-        query.order_by(SmsMessage.next_attempt_at, SmsMessage.id)
-        .limit(BATCH_SIZE)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    rows = list(session.scalars(query))
-    lease = timedelta(seconds=float(config["SMS_LEASE_SECONDS"]))
-    for row in rows:
-        row.status = SmsStatus.SENDING
-        row.locked_until = now + lease
-    session.commit()
-    return rows
-
-
-def _update_own(session: Session, sms_id: int, lease: datetime, **values) -> bool:
-    """Update a message this worker holds under `lease`; False if another worker took it."""
-    result = session.execute(
-        update(SmsMessage)
-        .where(
-            SmsMessage.id == sms_id,
-            SmsMessage.status == SmsStatus.SENDING,
-            SmsMessage.locked_until == lease,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return result.rowcount == 1
+OUTBOX = leases.Outbox(SmsMessage, SmsStatus.PENDING, SmsStatus.SENDING, "SMS")
+retry_delay = OUTBOX.retry_delay
+claim = OUTBOX.claim
+_update_own = OUTBOX.update_own
+__all__ = ["Sessions", "claim", "deliver", "retry_delay", "run_once", "work"]
 
 
 def deliver(
@@ -100,7 +52,7 @@ def deliver(
     """
     sms_id, to, attempts = row.id, row.to_number, row.attempts + 1
     message = Sms(sms_id, to, config["SMS_FROM"], row.text, row.created_at)
-    lease = now + timedelta(seconds=float(config["SMS_LEASE_SECONDS"]))
+    lease = now + OUTBOX.lease(config)
     assert row.locked_until is not None
     if not _update_own(session, sms_id, row.locked_until, locked_until=lease):
         log.warning("skipped SMS #%s: its lease ran out and another worker has it", sms_id)
@@ -149,13 +101,6 @@ def deliver(
     return True
 
 
-def _release(session: Session, rows: list[SmsMessage]) -> None:
-    """Hand claimed but unsent messages back at once (clean shutdown)."""
-    for row in rows:
-        assert row.locked_until is not None
-        _update_own(session, row.id, row.locked_until, status=SmsStatus.PENDING, locked_until=None)
-
-
 def run_once(
     sessions: Sessions,
     config: Mapping,
@@ -170,20 +115,13 @@ def run_once(
     handing its remaining claimed messages back, when `stop` is set.
     """
     transport = transport or transport_from_config(config)
-    sent = 0
-    seen: set[int] = set()
-    with sessions() as session:
-        while True:
-            at = now or utcnow()
-            batch = claim(session, config, at, seen)
-            if not batch:
-                return sent
-            seen.update(row.id for row in batch)
-            for index, row in enumerate(batch):
-                if stop is not None and stop.is_set():
-                    _release(session, batch[index:])
-                    return sent
-                sent += deliver(session, transport, config, row, now or utcnow())
+    return OUTBOX.run_once(
+        sessions,
+        config,
+        lambda session, row, at: deliver(session, transport, config, row, at),
+        now,
+        stop,
+    )
 
 
 def work(
@@ -196,10 +134,11 @@ def work(
     """Run the worker every `interval` seconds, a session per run, until `stop_event` is set."""
     transport = transport or transport_from_config(config)
     log.info("sms worker started: %s, every %ss", transport.describe(), interval)
-    while not stop_event.is_set():
-        try:
-            run_once(sessions, config, transport=transport, stop=stop_event)
-        except Exception:  # noqa: BLE001 - e.g. the database is down: try again later
-            log.exception("sms worker run failed; trying again in %ss", interval)
-        stop_event.wait(interval)
+    leases.work(
+        "sms worker",
+        lambda: run_once(sessions, config, transport=transport, stop=stop_event),
+        sessions,
+        interval,
+        stop_event,
+    )
     log.info("sms worker stopped")
