@@ -1,6 +1,7 @@
-"""The app's cookies (session, language, branch) and the proxies in front (issue #13, point 7):
-HttpOnly and SameSite=Lax always, Secure exactly when the site is https; with TRUSTED_PROXIES
-the client's address and scheme come from the proxy's headers, without it from nobody's."""
+"""The app's cookies (session, language, branch, device) and the proxies in front (issue #13,
+point 7): HttpOnly and SameSite=Lax always, Secure exactly when the site is https; with
+TRUSTED_PROXIES the client's address and scheme come from the proxy's headers, without it
+from nobody's."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import re
 
 import pytest
 
+from tests.flows import PASSWORD, RFC, verified_account
+from webapp.extensions import db
 from webapp.i18n import COOKIE as LANGUAGE_COOKIE
 from webapp.invoicing.routes import BRANCH_COOKIE
+from webapp.security.audit import DEVICE_COOKIE
 
 HSTS = "Strict-Transport-Security"
 CLIENT = "203.0.113.7"
@@ -45,10 +49,18 @@ def cookies_set_by_the_app(make_app, branch_id: int, **config) -> dict[str, dict
     assert language.status_code == 303
     branch = client.post("/facturar/demo/", data={"branch": str(branch_id), "csrf_token": token})
     assert branch.status_code == 200, branch.get_data(as_text=True)[:500]
+    with app.app_context():
+        verified_account(RFC, "ingrid@example.com")
+        db.session.commit()
+    signed_in = client.post(
+        "/cuenta/entrar", data={"identifier": RFC, "password": PASSWORD, "csrf_token": token}
+    )
+    assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:500]
     return {
         "session": session,
         "language": set_cookies(language)[LANGUAGE_COOKIE],
         "branch": set_cookies(branch)[BRANCH_COOKIE.format("demo")],
+        "device": set_cookies(signed_in)[DEVICE_COOKIE],
     }
 
 
@@ -78,6 +90,7 @@ def test_session_cookie_secure_in_the_environment_wins(
         "session": secure,
         "language": secure,
         "branch": secure,
+        "device": secure,
     }
 
 

@@ -34,7 +34,7 @@ from webapp.security.captcha import store as captcha
 from webapp.security.doors import CUSTOMERS, TEMPORARY_PASSWORD_HOURS, must_change
 from webapp.security.messages import password_messages
 from webapp.security.signin import Outcome
-from webapp.security.web import local_path
+from webapp.security.web import cookie_options, local_path
 
 
 def _policy():
@@ -260,14 +260,7 @@ def _signed_in(account: Account, target: str = ".home", next_url: str | None = N
     sign_in(account)
     db.session.commit()
     response = redirect(next_url or url_for(target), 303)
-    response.set_cookie(
-        audit.DEVICE_COOKIE,
-        device,
-        max_age=2 * 365 * 86400,
-        httponly=True,
-        samesite="Lax",
-        secure=request.is_secure,
-    )
+    response.set_cookie(audit.DEVICE_COOKIE, device, max_age=2 * 365 * 86400, **cookie_options())
     return response
 
 

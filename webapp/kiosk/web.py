@@ -24,6 +24,7 @@ from webapp.htmx import redirect_any
 from webapp.i18n import COOKIE as LANGUAGE_COOKIE
 from webapp.kiosk import devices
 from webapp.kiosk_context import current  # noqa: F401 (web.current() in the kiosk's routes)
+from webapp.security.web import cookie_options
 
 COOKIE = "kiosco"
 COOKIE_MAX_AGE = 5 * 365 * 86400
@@ -44,14 +45,7 @@ def wipe(language: bool = True) -> None:
 
 def set_device_cookie(response: Response, value: str) -> None:
     g.kiosk_forget = False  # a stale cookie is being replaced, not cleared
-    response.set_cookie(
-        COOKIE,
-        value,
-        max_age=COOKIE_MAX_AGE,
-        httponly=True,
-        secure=request.is_secure,
-        samesite="Lax",
-    )
+    response.set_cookie(COOKIE, value, max_age=COOKIE_MAX_AGE, **cookie_options())
 
 
 def recognise():
