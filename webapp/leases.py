@@ -6,10 +6,14 @@ under a lease that ran out (its worker died). `claim` marks up to BATCH_SIZE due
 sending under a lease and commits; a worker then changes only rows it still holds
 (`update_own`: the same status and lease, or nothing). PostgreSQL claims with
 FOR UPDATE SKIP LOCKED; SQLite in a BEGIN IMMEDIATE transaction (`lock_for_write`), which
-serialises writers. Settings: <PREFIX>_LEASE_SECONDS and <PREFIX>_RETRY_SECONDS.
+serialises writers. Settings: <PREFIX>_LEASE_SECONDS, <PREFIX>_RETRY_SECONDS and
+<PREFIX>_MAX_ATTEMPTS.
 
-    OUTBOX = Outbox(MailMessage, MailStatus.PENDING, MailStatus.SENDING, "MAIL")
+    OUTBOX = Outbox(MailMessage, PENDING, SENDING, DEAD, "MAIL", "mail")
     OUTBOX.run_once(sessions, config, deliver_one, now, stop)
+
+where deliver_one(session, row, now) renews the lease (`renew`), sends, then records SENT
+(`update_own`) or the failure (`failed`: retried later, or a dead letter).
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ class Outbox:
     model: Any
     pending: Any
     sending: Any
+    dead: Any
     prefix: str
+    label: str  # in the logs: "mail", "SMS"
 
     def retry_delay(self, config: Mapping, attempts: int) -> timedelta:
         """<PREFIX>_RETRY_SECONDS doubled after each failed attempt, at most six hours."""
@@ -97,6 +103,54 @@ class Outbox:
         )
         session.commit()
         return result.rowcount == 1
+
+    def renew(self, session: Session, row: Any, config: Mapping, now: datetime) -> datetime | None:
+        """Renew this worker's lease on a claimed `row` before sending it, so a batch slower
+        than the lease does not send a row another worker may have claimed meanwhile; the new
+        lease, or None when the row is no longer this worker's."""
+        assert row.locked_until is not None
+        lease = now + self.lease(config)
+        if not self.update_own(session, row.id, row.locked_until, locked_until=lease):
+            log.warning(
+                "skipped %s #%s: its lease ran out and another worker has it", self.label, row.id
+            )
+            return None
+        return lease
+
+    def failed(
+        self,
+        session: Session,
+        config: Mapping,
+        row_id: int,
+        lease: datetime,
+        attempts: int,
+        error: str,
+        now: datetime,
+        *,
+        to: str,
+        for_good: bool = False,
+    ) -> None:
+        """Record a failed attempt: a dead letter when it failed `for_good` or after
+        <PREFIX>_MAX_ATTEMPTS attempts, else pending again after the retry delay."""
+        outcome = {"attempts": attempts, "last_error": error, "locked_until": None}
+        if for_good or attempts >= int(config[f"{self.prefix}_MAX_ATTEMPTS"]):
+            self.update_own(session, row_id, lease, status=self.dead, **outcome)
+            why = "refused for good" if for_good else f"after {attempts} attempts"
+            log.error("dead %s #%s to %s, %s: %s", self.label, row_id, to, why, error)
+            return
+        retry_at = now + self.retry_delay(config, attempts)
+        self.update_own(
+            session, row_id, lease, status=self.pending, next_attempt_at=retry_at, **outcome
+        )
+        log.warning(
+            "failed %s #%s to %s (attempt %s), retry at %s: %s",
+            self.label,
+            row_id,
+            to,
+            attempts,
+            retry_at.isoformat(timespec="seconds"),
+            error,
+        )
 
     def release(self, session: Session, rows: list) -> None:
         """Hand claimed but unsent rows back at once (clean shutdown)."""

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 ERROR_MAX = 2000
 
-OUTBOX = leases.Outbox(MailMessage, MailStatus.PENDING, MailStatus.SENDING, "MAIL")
+OUTBOX = leases.Outbox(
+    MailMessage, MailStatus.PENDING, MailStatus.SENDING, MailStatus.DEAD, "MAIL", "mail"
+)
 retry_delay = OUTBOX.retry_delay
 claim = OUTBOX.claim
 _update_own = OUTBOX.update_own
@@ -53,10 +55,8 @@ def deliver(
     so the receiving side can tell the copy.
     """
     mail_id, to, subject, attempts = row.id, row.to_addrs, row.subject, row.attempts + 1
-    lease = now + OUTBOX.lease(config)
-    assert row.locked_until is not None
-    if not _update_own(session, mail_id, row.locked_until, locked_until=lease):
-        log.warning("skipped #%s: its lease ran out and another worker has it", mail_id)
+    lease = OUTBOX.renew(session, row, config, now)
+    if lease is None:
         return False
     try:
         fill(session, row)
@@ -67,28 +67,7 @@ def deliver(
         if session.in_transaction():
             session.rollback()
         error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
-        outcome = {"attempts": attempts, "last_error": error, "locked_until": None}
-        if attempts >= int(config["MAIL_MAX_ATTEMPTS"]):
-            _update_own(session, mail_id, lease, status=MailStatus.DEAD, **outcome)
-            log.error("dead #%s to %s after %s attempts: %s", mail_id, to, attempts, error)
-        else:
-            retry_at = now + retry_delay(config, attempts)
-            _update_own(
-                session,
-                mail_id,
-                lease,
-                status=MailStatus.PENDING,
-                next_attempt_at=retry_at,
-                **outcome,
-            )
-            log.warning(
-                "failed #%s to %s (attempt %s), retry at %s: %s",
-                mail_id,
-                to,
-                attempts,
-                retry_at.isoformat(timespec="seconds"),
-                error,
-            )
+        OUTBOX.failed(session, config, mail_id, lease, attempts, error, now, to=to)
         return False
     _update_own(session, mail_id, lease, status=MailStatus.SENT, sent_at=now, locked_until=None)
     log.info("sent #%s to %s: %s", mail_id, to, subject)

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 ERROR_MAX = 2000
 
-OUTBOX = leases.Outbox(SmsMessage, SmsStatus.PENDING, SmsStatus.SENDING, "SMS")
+OUTBOX = leases.Outbox(
+    SmsMessage, SmsStatus.PENDING, SmsStatus.SENDING, SmsStatus.DEAD, "SMS", "SMS"
+)
 retry_delay = OUTBOX.retry_delay
 claim = OUTBOX.claim
 _update_own = OUTBOX.update_own
@@ -52,40 +54,17 @@ def deliver(
     """
     sms_id, to, attempts = row.id, row.to_number, row.attempts + 1
     message = Sms(sms_id, to, config["SMS_FROM"], row.text, row.created_at)
-    lease = now + OUTBOX.lease(config)
-    assert row.locked_until is not None
-    if not _update_own(session, sms_id, row.locked_until, locked_until=lease):
-        log.warning("skipped SMS #%s: its lease ran out and another worker has it", sms_id)
+    lease = OUTBOX.renew(session, row, config, now)
+    if lease is None:
         return False
     try:
         provider_id = transport.send(message)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, retried or dead
         error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
-        outcome = {"attempts": attempts, "last_error": error, "locked_until": None}
-        if isinstance(exc, SmsRefused):
-            _update_own(session, sms_id, lease, status=SmsStatus.DEAD, **outcome)
-            log.error("dead SMS #%s to %s, refused by the provider: %s", sms_id, mask(to), error)
-        elif attempts >= int(config["SMS_MAX_ATTEMPTS"]):
-            _update_own(session, sms_id, lease, status=SmsStatus.DEAD, **outcome)
-            log.error("dead SMS #%s to %s after %s attempts: %s", sms_id, mask(to), attempts, error)
-        else:
-            retry_at = now + retry_delay(config, attempts)
-            _update_own(
-                session,
-                sms_id,
-                lease,
-                status=SmsStatus.PENDING,
-                next_attempt_at=retry_at,
-                **outcome,
-            )
-            log.warning(
-                "failed SMS #%s to %s (attempt %s), retry at %s: %s",
-                sms_id,
-                mask(to),
-                attempts,
-                retry_at.isoformat(timespec="seconds"),
-                error,
-            )
+        refused = isinstance(exc, SmsRefused)  # a 4xx of the provider: no retry can help
+        OUTBOX.failed(
+            session, config, sms_id, lease, attempts, error, now, to=mask(to), for_good=refused
+        )
         return False
     _update_own(
         session,
