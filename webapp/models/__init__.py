@@ -18,6 +18,23 @@ from webapp.models.invoice import (
 from webapp.models.issuer import Branch, Issuer
 from webapp.models.kiosk import Kiosk
 from webapp.models.mail import MailAttachment, MailMessage, MailStatus
+from webapp.models.services import (
+    AccountStatus,
+    BillingRun,
+    BillKind,
+    Charge,
+    LineCode,
+    LineHolder,
+    LineKind,
+    Payment,
+    Plan,
+    ServiceAccount,
+    ServiceBill,
+    ServiceLine,
+    ServiceTerms,
+    ServiceType,
+    TermsAcceptance,
+)
 from webapp.models.signed_session import SignedSession
 from webapp.models.sms import SmsMessage, SmsStatus
 from webapp.models.staff import StaffMember, StaffRole
@@ -26,6 +43,21 @@ from webapp.models.ticket import Ticket, TicketLine, TicketStatus
 metadata = Base.metadata
 
 __all__ = [
+    "AccountStatus",
+    "BillingRun",
+    "BillKind",
+    "Charge",
+    "LineCode",
+    "LineHolder",
+    "LineKind",
+    "Payment",
+    "Plan",
+    "ServiceAccount",
+    "ServiceBill",
+    "ServiceLine",
+    "ServiceTerms",
+    "ServiceType",
+    "TermsAcceptance",
     "Account",
     "ApiKey",
     "CancelRequest",

@@ -33,6 +33,11 @@ class Account(Base):
     # Seed preset: a secret question with its answer normalised and hashed (argon2id).
     secret_question: Mapped[str | None] = mapped_column(String(120))
     secret_answer_hash: Mapped[str | None] = mapped_column(String(255))
+    # Given by a services issuer's registration form (seed 002): Nombres, Apellidos and,
+    # in Ecuador, Cédula/Pasaporte (the RFC above in Mexico).
+    given_names: Mapped[str | None] = mapped_column(String(120))
+    surnames: Mapped[str | None] = mapped_column(String(120))
+    id_document: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

@@ -167,6 +167,11 @@ class Invoice(Base):
     # validity. Recorded from the provider that stamped it; the PDF, the email and the back
     # office read it from here.
     test_stamp: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A service bill's invoice (webapp.billing): the service account it bills, so the panel
+    # shows it to every account holding a verified line of it.
+    service_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_account.id", ondelete="SET NULL"), index=True
+    )
 
     issuer: Mapped[Issuer] = relationship()
     branch: Mapped[Branch] = relationship()

@@ -21,6 +21,10 @@ class Issuer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
+    # "retail" (tickets from branches) or "services" (monthly service bills: webapp.billing).
+    kind: Mapped[str] = mapped_column(String(10), default="retail", server_default="retail")
+    # Whose fiscal rules its documents follow: "MX" (CFDI 4.0); "EC" (SRI) comes next.
+    country: Mapped[str] = mapped_column(String(2), default="MX", server_default="MX")
     rfc: Mapped[str] = mapped_column(String(13), unique=True)
     legal_name: Mapped[str] = mapped_column(String(254))
     regimen_fiscal: Mapped[str] = mapped_column(String(3))
