@@ -540,3 +540,21 @@ def pytest_terminal_summary(terminalreporter):
             f"{_browser_results['passed']} browser tests passed, "
             f"{_browser_results['failed']} failed"
         )
+
+
+@pytest.fixture
+def telecom(app):
+    """The demo telecom provider (a services issuer) with a few accounts and lines; no bills.
+    Answers {"slug", "issuer_id", "accounts", "lines"}."""
+    from webapp.demo.services import load_services_demo
+
+    with app.app_context():
+        loaded = load_services_demo(
+            db.session, crypto.cipher_from_config(app.config), accounts=12, lines=18
+        )
+        return {
+            "slug": loaded.issuer.slug,
+            "issuer_id": loaded.issuer.id,
+            "accounts": loaded.accounts,
+            "lines": loaded.lines,
+        }

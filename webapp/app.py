@@ -63,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.invoicing import bp as invoicing_bp
     from webapp.kiosk import bp as kiosk_bp
     from webapp.main import bp as main_bp
+    from webapp.myservices import bp as myservices_bp
     from webapp.panel import bp as panel_bp
     from webapp.profile import bp as profile_bp
 
@@ -76,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(devmail_bp)
     app.register_blueprint(devsms_bp)
     app.register_blueprint(invoicing_bp)
+    app.register_blueprint(myservices_bp)
     app.register_blueprint(panel_bp)
     app.register_blueprint(profile_bp)
     register_commands(app)

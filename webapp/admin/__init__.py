@@ -10,6 +10,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 from webapp.admin import (  # noqa: E402,F401 (routes register on bp)
     apikeys,
+    billing,
     branches,
     globals,
     imports,
@@ -17,5 +18,6 @@ from webapp.admin import (  # noqa: E402,F401 (routes register on bp)
     people,
     replace,
     routes,
+    services,
     settings,
 )

@@ -15,6 +15,8 @@ ENTRIES = [
     ("admin.invoices", _l("Facturas"), (ADMIN, BRANCH)),
     ("admin.global_invoices", _l("Factura global"), (ADMIN,)),
     ("admin.imports", _l("Tickets"), (ADMIN, BRANCH)),
+    ("admin.service_accounts", _l("Cuentas de servicio"), (ADMIN, BRANCH)),
+    ("admin.billing_runs", _l("Facturación mensual"), (ADMIN,)),
     ("admin.branches", _l("Sucursales"), (ADMIN,)),
     ("admin.api_keys", _l("API"), (ADMIN,)),
     ("admin.people", _l("Personal"), (ADMIN,)),

@@ -11,4 +11,4 @@ from webapp.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-from webapp.api import routes  # noqa: E402,F401 (routes register on bp)
+from webapp.api import routes, services  # noqa: E402,F401 (routes register on bp)

@@ -89,7 +89,7 @@ def _place(slug: str) -> tuple[Issuer | None, Branch | None]:
 
 def _issuer(slug: str) -> Issuer:
     issuer = _place(slug)[0]
-    if issuer is None:
+    if issuer is None or issuer.kind != "retail":  # a services issuer bills, it sells no tickets
         abort(404)
     return issuer
 
@@ -131,7 +131,9 @@ def _guests_allowed():
 
 @bp.get("/")
 def start():
-    issuers = db.session.scalars(select(Issuer).order_by(Issuer.legal_name)).all()
+    issuers = db.session.scalars(
+        select(Issuer).where(Issuer.kind == "retail").order_by(Issuer.legal_name)
+    ).all()
     if len(issuers) == 1:
         return redirect(url_for(".branch", slug=issuers[0].slug), 303)
     return render_template("invoicing/start.html", issuers=issuers)

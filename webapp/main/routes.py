@@ -19,7 +19,10 @@ def index():
     """The home page's way to invoice goes straight to a merchant's branch step: one
     merchant's button, or each merchant's when there are a few (no hop through /facturar/)."""
     issuers = db.session.scalars(
-        select(Issuer).order_by(Issuer.legal_name).limit(HOME_ISSUERS + 1)
+        select(Issuer)
+        .where(Issuer.kind == "retail")
+        .order_by(Issuer.legal_name)
+        .limit(HOME_ISSUERS + 1)
     ).all()
     return render_template(
         "main/index.html", issuers=issuers if len(issuers) <= HOME_ISSUERS else None

@@ -1,0 +1,1 @@
+"""Back office: billing runs (to be written)."""

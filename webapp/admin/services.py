@@ -1,0 +1,1 @@
+"""Back office: service accounts (to be written)."""

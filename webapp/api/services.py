@@ -1,0 +1,1 @@
+"""API: service accounts, lines, charges and payments (to be written)."""

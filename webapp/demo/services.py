@@ -1,0 +1,231 @@
+"""The demo telecom provider (seed 002): a services issuer with its service types, plans,
+terms, service accounts and lines. Deterministic (a seeded random), idempotent.
+
+Bills and payments of past periods are added by the billing run (webapp.billing), not here.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cryptography.fernet import Fernet
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from webapp.cfdi.testcsd import make_test_csd
+from webapp.csd import store_csd
+from webapp.models import (
+    Branch,
+    Issuer,
+    LineKind,
+    Plan,
+    ServiceAccount,
+    ServiceLine,
+    ServiceTerms,
+    ServiceType,
+)
+
+SLUG = "telcel-demo"
+# A SAT test RFC (persona moral) other than the retail demo's.
+RFC = "IIA040805DZ4"
+LEGAL_NAME = "INDISTRIA ILUMINADORA DE ALMACENES"
+REGIMEN_FISCAL = "601"
+CP = "62661"
+SERIE = "T"
+BILLING_BRANCH = "FACTURACION"  # the branch whose tickets are the bills' sales
+
+TERMS_VERSION = "2026-01"
+TERMS = """Términos y Condiciones del Servicio (versión {version})
+
+1. Mi Línea Demo le permite consultar sus líneas, sus facturas y su estado de cuenta.
+2. Para agregar una línea usted recibe un código por SMS en ese número: sólo el titular o
+   quien tenga el teléfono puede agregarla.
+3. Sus datos se tratan conforme al aviso de privacidad del proveedor.
+"""
+
+SERVICE_TYPES = (
+    # code, name, line kind
+    ("MOVIL", "Móvil", LineKind.PHONE),
+    ("HOGAR", "Hogar (internet y teléfono fijo)", LineKind.CONTRACT),
+    ("TV", "Televisión", LineKind.CONTRACT),
+)
+PLANS = (
+    # code, type, name, monthly fee before tax (IVA 16 %)
+    ("M-5GB", "MOVIL", "Plan Conecta 5 GB", Decimal("172.41")),
+    ("M-15GB", "MOVIL", "Plan Conecta 15 GB", Decimal("301.72")),
+    ("M-ILIM", "MOVIL", "Plan Conecta Ilimitado", Decimal("474.14")),
+    ("H-50", "HOGAR", "Internet 50 Mbps + línea fija", Decimal("335.34")),
+    ("H-200", "HOGAR", "Internet 200 Mbps + línea fija", Decimal("517.24")),
+    ("TV-BAS", "TV", "TV Básica 80 canales", Decimal("211.21")),
+)
+# SAT test receptors (RFC, name, CP, régimen, uso): the holders who gave fiscal data.
+FISCAL_HOLDERS = (
+    ("XOJI740919U48", "INGRID XODAR JIMENEZ", "76028", "612", "G03"),
+    ("CACX7605101P8", "XOCHILT CASAS CHAVEZ", "36257", "612", "G03"),
+    ("FUNK671228PH6", "KARLA FUENTE NOLASCO", "01160", "612", "G03"),
+)
+GIVEN = ("María", "José", "Juan", "Guadalupe", "Luis", "Ana", "Carlos", "Rosa", "Miguel", "Laura")
+SURNAMES = ("Hernández", "García", "Martínez", "López", "González", "Pérez", "Rodríguez", "Sánchez")
+
+
+@dataclass(frozen=True)
+class ServicesDemo:
+    created: bool
+    issuer: Issuer
+    accounts: int
+    lines: int
+
+
+def services_issuer(session: Session) -> Issuer | None:
+    return session.scalar(select(Issuer).where(Issuer.slug == SLUG))
+
+
+def mobile_number(index: int) -> str:
+    """The demo's index-th mobile number: +52 55 8000 0000 onwards (E.164)."""
+    return f"+525580{index:06d}"
+
+
+def contract_number(index: int) -> str:
+    return f"C{index:08d}"
+
+
+def load_services_demo(
+    session: Session,
+    fernet: Fernet,
+    now: datetime | None = None,
+    *,
+    accounts: int = 500,
+    lines: int = 800,
+) -> ServicesDemo:
+    """Create the demo telecom provider unless it exists; commits. `lines` ≥ `accounts`:
+    every account has one line, the rest go to accounts at random (families, home + mobile)."""
+    if existing := services_issuer(session):
+        return ServicesDemo(False, existing, *_counts(session, existing))
+    now = now or datetime.now(UTC)
+    rng = random.Random(20261206)  # noqa: S311 (demo data, not secrets)
+
+    issuer = Issuer(
+        slug=SLUG,
+        kind="services",
+        rfc=RFC,
+        legal_name=LEGAL_NAME,
+        regimen_fiscal=REGIMEN_FISCAL,
+        cp=CP,
+        serie=SERIE,
+        next_folio=1,
+        window_policy="days_after:30",
+        global_periodicity="04",
+        brand_color="#0b5394",
+    )
+    password = secrets.token_urlsafe(18)
+    certificate, key = make_test_csd(RFC, LEGAL_NAME, password, now=now)
+    store_csd(issuer, certificate, key, password, fernet)
+    issuer.branches = [
+        Branch(code=BILLING_BRANCH, name="Facturación de servicios", cp=CP, address="", active=True)
+    ]
+    session.add(issuer)
+    session.flush()
+    session.add(
+        ServiceTerms(
+            issuer_id=issuer.id,
+            version=TERMS_VERSION,
+            body=TERMS.format(version=TERMS_VERSION),
+            published_at=now,
+        )
+    )
+    types = {}
+    for position, (code, name, kind) in enumerate(SERVICE_TYPES):
+        types[code] = ServiceType(
+            issuer_id=issuer.id, code=code, name=name, line_kind=kind, position=position
+        )
+        session.add(types[code])
+    session.flush()
+    plans = []
+    for code, type_code, name, fee in PLANS:
+        plans.append(
+            Plan(
+                issuer_id=issuer.id,
+                service_type_id=types[type_code].id,
+                code=code,
+                name=name,
+                monthly_fee=fee,
+            )
+        )
+    session.add_all(plans)
+    session.flush()
+
+    account_rows = []
+    for i in range(accounts):
+        given, surname = rng.choice(GIVEN), f"{rng.choice(SURNAMES)} {rng.choice(SURNAMES)}"
+        row = {
+            "issuer_id": issuer.id,
+            "number": f"{100000 + i}",
+            "holder_name": f"{given} {surname}".upper(),
+            "holder_id": "XAXX010101000",
+            "email": None,
+            "contact_mobile": mobile_number(i),
+            "billing_day": (1, 8, 15, 22)[i % 4],
+            "created_at": now,
+            "updated_at": now,
+        }
+        if i % 10 == 0:  # one holder in ten gave fiscal data: invoices; the rest receipts
+            rfc, name, cp, regimen, uso = FISCAL_HOLDERS[(i // 10) % len(FISCAL_HOLDERS)]
+            row |= {
+                "holder_name": name,
+                "holder_id": rfc,
+                "fiscal_rfc": rfc,
+                "fiscal_name": name,
+                "fiscal_cp": cp,
+                "fiscal_regimen": regimen,
+                "fiscal_uso": uso,
+                "email": f"cliente{i}@example.com",
+            }
+        account_rows.append(row)
+    account_ids = session.scalars(
+        insert(ServiceAccount).returning(ServiceAccount.id, sort_by_parameter_order=True),
+        account_rows,
+    ).all()
+
+    by_type: dict[str, list[Plan]] = {}
+    for plan in plans:
+        by_type.setdefault(_type_code(plan, types), []).append(plan)
+    line_rows = []
+    for n in range(max(lines, accounts)):
+        account_id = account_ids[n] if n < accounts else rng.choice(account_ids)
+        type_code = "MOVIL" if n < accounts or rng.random() < 0.6 else rng.choice(("HOGAR", "TV"))
+        plan = rng.choice(by_type[type_code])
+        phone = types[type_code].line_kind is LineKind.PHONE
+        line_rows.append(
+            {
+                "issuer_id": issuer.id,
+                "service_account_id": account_id,
+                "service_type_id": types[type_code].id,
+                "plan_id": plan.id,
+                # The first `accounts` mobiles are the accounts' contact mobiles.
+                "number": mobile_number(n) if phone else contract_number(n),
+                "created_at": now,
+            }
+        )
+    session.execute(insert(ServiceLine), line_rows)
+    session.commit()
+    return ServicesDemo(True, issuer, len(account_rows), len(line_rows))
+
+
+def _type_code(plan: Plan, types: dict[str, ServiceType]) -> str:
+    return next(code for code, t in types.items() if t.id == plan.service_type_id)
+
+
+def _counts(session: Session, issuer: Issuer) -> tuple[int, int]:
+    accounts = session.scalar(
+        select(func.count())
+        .select_from(ServiceAccount)
+        .where(ServiceAccount.issuer_id == issuer.id)
+    )
+    lines = session.scalar(
+        select(func.count()).select_from(ServiceLine).where(ServiceLine.issuer_id == issuer.id)
+    )
+    return accounts or 0, lines or 0

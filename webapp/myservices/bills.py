@@ -1,0 +1,1 @@
+"""Mis servicios: bills (to be written)."""

@@ -1,0 +1,1 @@
+"""Mis servicios: lines (to be written)."""

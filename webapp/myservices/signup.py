@@ -1,0 +1,1 @@
+"""Mis servicios: signup (to be written)."""
