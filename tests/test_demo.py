@@ -21,7 +21,7 @@ from webapp import crypto
 from webapp.cfdi.testcsd import TEST_AUTHORITY, make_test_csd
 from webapp.csd import CSDError, issuer_signer, store_csd
 from webapp.extensions import db
-from webapp.models import Branch, Invoice, Issuer, Ticket, TicketStatus
+from webapp.models import Branch, Invoice, Issuer, ServiceAccount, ServiceLine, Ticket, TicketStatus
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
 CENT = Decimal("0.01")
@@ -54,10 +54,14 @@ def test_load_creates_the_merchant_once(app):
     first = load(app)
     second = load(app)
     assert "Created demo issuer" in first
-    assert "nothing changed" in second
+    assert "Created demo telecom provider 'telcel-demo'" in first
+    assert "nothing changed" in second and "Created" not in second
     with app.app_context():
-        assert count(Issuer) == 1
-        assert count(Branch) == 3
+        assert count(Issuer) == 2  # the merchant and the telecom provider
+        assert count(Issuer, Issuer.kind == "services") == 1
+        assert count(Branch) == 3 + 1  # the telecom's billing branch
+        assert count(ServiceAccount) == 500
+        assert count(ServiceLine) == 800
         assert count(Ticket, Ticket.status == TicketStatus.OPEN) == 2000
         assert count(Ticket) == 2000
 
@@ -225,3 +229,22 @@ def test_test_csd_shape():
     assert cert.signature_hash_algorithm.name == "sha256"
     assert signer.branch_name == "MATRIZ"
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days >= 4 * 365
+
+
+def test_lines_command_prints_lines_to_add_with_where_their_code_goes(app, telecom):
+    result = app.test_cli_runner().invoke(args=["demo", "lines", "--count", "18"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(row) for row in result.output.splitlines()]
+    assert len(lines) == 18
+    mobiles = [line for line in lines if line["service_type"] == "MOVIL"]
+    assert mobiles and all(line["number"].startswith("+52") for line in mobiles)
+    # a mobile's code goes to the line itself; a home service's to its holder's mobile
+    assert all(line["code_sent_to"] == line["number"] for line in mobiles)
+    assert all(line["code_sent_to"].startswith("+52") for line in lines)
+    assert {line["holder"] for line in lines} and all(line["account"] for line in lines)
+
+
+def test_lines_command_names_a_missing_provider(app):
+    result = app.test_cli_runner().invoke(args=["demo", "lines"])
+    assert result.exit_code != 0
+    assert "flask demo load" in result.output

@@ -22,12 +22,14 @@ demo_cli = AppGroup("demo", help="Demo data.")
 def load_command() -> None:
     """Create the demo merchant: test CSD, 3 branches, 2,000 open tickets (idempotent)."""
     from webapp import crypto
-    from webapp.demo import data
+    from webapp.demo import data, services
     from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
 
-    result = data.load_demo(db.session, crypto.cipher_from_config(current_app.config))
+    cipher = crypto.cipher_from_config(current_app.config)
+    result = data.load_demo(db.session, cipher)
     issuer = result.issuer
-    staff = ensure_demo_staff(db.session, issuer)
+    telecom = services.load_services_demo(db.session, cipher)
+    staff = ensure_demo_staff(db.session, issuer, telecom.issuer)
     db.session.commit()
     if not result.created:
         click.echo(
@@ -41,6 +43,12 @@ def load_command() -> None:
             f"{result.tickets} open tickets."
         )
         click.echo("Try `flask demo tickets --count 5` for tickets to invoice.")
+    if telecom.created:
+        click.echo(
+            f"Created demo telecom provider '{telecom.issuer.slug}': {telecom.issuer.rfc} "
+            f"{telecom.issuer.legal_name}, {telecom.accounts} service accounts, "
+            f"{telecom.lines} lines. Try `flask demo lines --count 5` for lines to add."
+        )
     click.echo(
         "Back office (/admin): "
         + ", ".join(f"{m.email} ({m.role.value})" for m in staff)
@@ -148,6 +156,39 @@ def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
             f"window ({issuer.window_policy}); the older ones cannot.",
             err=True,
         )
+
+
+@demo_cli.command("lines")
+@click.option("--count", "-n", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--issuer", "slug", default="telcel-demo", show_default=True, help="Issuer slug.")
+def lines_command(count: int, slug: str) -> None:
+    """Print lines of the demo telecom provider to add in Mis servicios, one JSON object per
+    line: the number, its service type, the holder, and where its code is sent."""
+    from webapp.models import LineKind, ServiceAccount, ServiceLine, ServiceType
+
+    issuer = db.session.scalar(select(Issuer).where(Issuer.slug == slug, Issuer.kind == "services"))
+    if issuer is None:
+        raise click.ClickException(f"No services issuer '{slug}'. Run `flask demo load` first.")
+    rows = db.session.execute(
+        select(ServiceLine, ServiceType, ServiceAccount)
+        .join(ServiceType, ServiceLine.service_type_id == ServiceType.id)
+        .join(ServiceAccount, ServiceLine.service_account_id == ServiceAccount.id)
+        .where(ServiceLine.issuer_id == issuer.id)
+        .order_by(ServiceLine.id)
+        .limit(count)
+    )
+    for line, service_type, account in rows:
+        phone = service_type.line_kind is LineKind.PHONE
+        record = {
+            "number": line.number,
+            "service_type": service_type.code,
+            "service_type_name": service_type.name,
+            "holder": account.holder_name,
+            "account": account.number,
+            "fiscal_data": account.has_fiscal_data,
+            "code_sent_to": line.number if phone else account.contact_mobile,
+        }
+        click.echo(json.dumps(record, ensure_ascii=False))
 
 
 @demo_cli.command("invoices")

@@ -13,15 +13,21 @@ STAFF_PASSWORD = "Comercio-Demo-2026"  # noqa: S105 (demo data, printed by the c
 OPERATOR_EMAIL = "operador@example.com"
 ADMIN_EMAIL = "admin.gaviota@example.com"
 BRANCH_EMAIL = "centro.gaviota@example.com"
+SERVICES_ADMIN_EMAIL = "admin.telcel@example.com"  # the demo telecom provider's admin
 
 
-def ensure_demo_staff(session: Session, issuer: Issuer) -> list[StaffMember]:
-    """The three demo staff members, created when missing (idempotent); flushes."""
+def ensure_demo_staff(
+    session: Session, issuer: Issuer, services: Issuer | None = None
+) -> list[StaffMember]:
+    """The demo staff members, created when missing (idempotent); flushes. With the demo
+    telecom provider (`services`), its admin too."""
     wanted = [
         (OPERATOR_EMAIL, StaffRole.OPERATOR, None, None),
         (ADMIN_EMAIL, StaffRole.ISSUER_ADMIN, issuer, None),
         (BRANCH_EMAIL, StaffRole.BRANCH_STAFF, issuer, issuer.branches[0]),
     ]
+    if services is not None:
+        wanted.append((SERVICES_ADMIN_EMAIL, StaffRole.ISSUER_ADMIN, services, None))
     members = []
     for email, role, owner, branch in wanted:
         member = session.scalar(select(StaffMember).where(StaffMember.email == email))
