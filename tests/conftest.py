@@ -542,15 +542,27 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
+@pytest.fixture(scope="session")
+def _telecom_csd():
+    """The telecom provider's test CSD, made once (an RSA key takes a visible moment)."""
+    from webapp.demo.services import new_csd
+
+    return new_csd(datetime.now(UTC))
+
+
 @pytest.fixture
-def telecom(app):
+def telecom(app, _telecom_csd):
     """The demo telecom provider (a services issuer) with a few accounts and lines; no bills.
     Answers {"slug", "issuer_id", "accounts", "lines"}."""
     from webapp.demo.services import load_services_demo
 
     with app.app_context():
         loaded = load_services_demo(
-            db.session, crypto.cipher_from_config(app.config), accounts=12, lines=18
+            db.session,
+            crypto.cipher_from_config(app.config),
+            accounts=12,
+            lines=18,
+            csd=_telecom_csd,
         )
         return {
             "slug": loaded.issuer.slug,

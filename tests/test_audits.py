@@ -8,14 +8,30 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from tests.flows import PASSWORD, RECEPTOR, RFC, start, ticket_data, verified_account
 from tests.flows import sign_in as client_sign_in
+from webapp.admin.staff import create_staff
+from webapp.billing import terms
+from webapp.demo.services import load_history, mobile_number
 from webapp.demo.staff import STAFF_PASSWORD as PASSWORD_STAFF
+from webapp.extensions import db
+from webapp.models import (
+    Account,
+    Issuer,
+    LineHolder,
+    ServiceBill,
+    ServiceLine,
+    StaffRole,
+    utcnow,
+)
+from webapp.wiring import stamping
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "audit/node_modules/axe-core/axe.min.js"
@@ -38,7 +54,7 @@ def _cookies(client) -> dict[str, str]:
 
 
 @pytest.fixture
-def audited(app, client, demo, staff):
+def audited(app, client, demo, staff, telecom):
     """Every kind of page: name -> (path, expected status, HTML, cookies of that moment)."""
     pages = {}
 
@@ -98,6 +114,47 @@ def audited(app, client, demo, staff):
     take("admin: invoice detail", admin, detail)
     branch = re.search(r'href="(/admin/sucursales/\d+)"', pages["admin: branches"][2]).group(1)
     take("admin: branch detail", admin, branch)
+
+    # Monthly service bills: the provider's pages for a guest and for Ingrid, who holds the
+    # line of an account with a month billed; its back office as its admin.
+    with app.app_context():
+        load_history(db.session, stamping(), datetime.now(UTC), months=1)
+        account = db.session.scalar(select(Account).where(Account.email == RECEPTOR["email"]))
+        line = db.session.scalar(select(ServiceLine).where(ServiceLine.number == mobile_number(0)))
+        db.session.add(LineHolder(account_id=account.id, line_id=line.id))
+        terms.accept(db.session, account.id, terms.current(db.session, line.issuer_id), utcnow())
+        bill = db.session.scalar(
+            select(ServiceBill).where(ServiceBill.service_account_id == line.service_account_id)
+        )
+        bill_id, line_id, period = bill.public_id, line.id, bill.period
+        create_staff(
+            db.session,
+            "admin.proveedor@example.com",
+            StaffRole.ISSUER_ADMIN,
+            db.session.get(Issuer, telecom["issuer_id"]),
+            password=PASSWORD_STAFF,
+        )
+        db.session.commit()
+    services = "/servicios/telcel-demo"
+    take("services: landing", guest, f"{services}/")
+    take("services: register", guest, f"{services}/registro")
+    take("services: terms", guest, f"{services}/terminos/texto")
+    take("services: Mis servicios", client, f"{services}/mis-servicios")
+    take("services: add a line", client, f"{services}/lineas/agregar?tipo=MOVIL")
+    take("services: a line", client, f"{services}/lineas/{line_id}")
+    take("services: Facturación", client, f"{services}/facturacion")
+    take("services: a bill", client, f"{services}/facturacion/{bill_id}")
+    take("services: Estado de cuenta", client, f"{services}/estado-de-cuenta")
+    provider = app.test_client()
+    response = provider.post(
+        "/admin/entrar", data={"email": "admin.proveedor@example.com", "password": PASSWORD_STAFF}
+    )
+    assert response.status_code == 303
+    take("admin: service accounts", provider, "/admin/servicios/cuentas")
+    take("admin: a service account", provider, "/admin/servicios/cuentas/100000")
+    take("admin: service data upload", provider, "/admin/servicios/cargar")
+    take("admin: billing runs", provider, "/admin/servicios/facturacion")
+    take("admin: a billing run", provider, f"/admin/servicios/facturacion/{period}")
     return pages
 
 

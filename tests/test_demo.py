@@ -20,8 +20,21 @@ from stdnum.mx import rfc as stdnum_rfc
 from webapp import crypto
 from webapp.cfdi.testcsd import TEST_AUTHORITY, make_test_csd
 from webapp.csd import CSDError, issuer_signer, store_csd
+from webapp.demo.data import load_demo
 from webapp.extensions import db
-from webapp.models import Branch, Invoice, Issuer, ServiceAccount, ServiceLine, Ticket, TicketStatus
+from webapp.models import (
+    BillKind,
+    Branch,
+    Invoice,
+    InvoiceStatus,
+    Issuer,
+    Payment,
+    ServiceAccount,
+    ServiceBill,
+    ServiceLine,
+    Ticket,
+    TicketStatus,
+)
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
 CENT = Decimal("0.01")
@@ -41,9 +54,10 @@ def load(app) -> str:
 
 @pytest.fixture
 def demo(app):
-    load(app)
+    """The demo merchant as `flask demo load` makes it (without the telecom provider, which
+    the load command adds beside it: test_load_creates_the_merchant_once)."""
     with app.app_context():
-        yield db.session.scalar(select(Issuer).where(Issuer.slug == "demo"))
+        yield load_demo(db.session, crypto.cipher_from_config(app.config)).issuer
 
 
 def count(model, *where) -> int:
@@ -62,8 +76,17 @@ def test_load_creates_the_merchant_once(app):
         assert count(Branch) == 3 + 1  # the telecom's billing branch
         assert count(ServiceAccount) == 500
         assert count(ServiceLine) == 800
-        assert count(Ticket, Ticket.status == TicketStatus.OPEN) == 2000
-        assert count(Ticket) == 2000
+        # Six months of bills, one per account and period, each with its sale (a ticket of
+        # the telecom's billing branch); the invoices of the holders with fiscal data.
+        assert count(ServiceBill) == 6 * 500
+        assert count(ServiceBill, ServiceBill.kind == BillKind.INVOICE) == 6 * 50
+        assert count(Invoice, Invoice.status == InvoiceStatus.STAMPED) == 6 * 50
+        assert count(Payment) > 4 * 500
+        retail = select(Branch.id).join(Issuer).where(Issuer.slug == "demo")
+        assert (
+            count(Ticket, Ticket.status == TicketStatus.OPEN, Ticket.branch_id.in_(retail)) == 2000
+        )
+        assert count(Ticket, Ticket.branch_id.in_(retail)) == 2000
 
 
 def test_fiscal_data_is_valid(demo):

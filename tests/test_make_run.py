@@ -57,6 +57,8 @@ def test_demo_serve_prepares_and_serves_in_one_process(tmp_path):
         wait_until(up, "flask demo serve to answer /healthz")
         # Migrated and loaded: the demo issuer's branch step answers.
         assert requests.get(f"{base}/facturar/demo/", timeout=PATIENCE).status_code == 200
+        # ... and the demo telecom provider's (with its bills: the billing run ran).
+        assert requests.get(f"{base}/servicios/telcel-demo/", timeout=PATIENCE).status_code == 200
         # The mail worker runs in the same process: a registration's email is delivered.
         with requests.Session() as browser:
             page = browser.get(f"{base}/cuenta/registro", timeout=PATIENCE).text
@@ -82,4 +84,5 @@ def test_demo_serve_prepares_and_serves_in_one_process(tmp_path):
         log.close()
     output = (tmp_path / "serve.log").read_text()
     assert "Created demo issuer 'demo'" in output
+    assert "3000 bills of the last 6 months" in output
     assert "mail worker stopped" in output

@@ -5,6 +5,7 @@ from flask import Flask
 
 def register_commands(app: Flask) -> None:
     from webapp.admin.cli import staff_cli
+    from webapp.billing.cli import billing_cli
     from webapp.datakey import data_key_cli
     from webapp.demo.cli import demo_cli
     from webapp.invoicing.cli import invoices_cli
@@ -22,6 +23,7 @@ def register_commands(app: Flask) -> None:
         kiosk_cli,
         staff_cli,
         data_key_cli,
+        billing_cli,
     )
     for group in groups:
         app.cli.add_command(group)

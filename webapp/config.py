@@ -183,6 +183,9 @@ LIMIT_STRINGS = (
     "RATELIMIT_INVOICE_MAIL_IP",
     "RATELIMIT_TICKET_IP",
     "RATELIMIT_TICKET_BRANCH",
+    "RATELIMIT_LINE_CODE_NUMBER",
+    "RATELIMIT_LINE_CODE_ACCOUNT",
+    "RATELIMIT_LINE_CODE_IP",
 )
 
 
@@ -316,6 +319,11 @@ def from_environment(instance: Path = INSTANCE) -> dict:
             "RATELIMIT_TICKET_BRANCH", "300/minute;5000/hour"
         ),
         "TICKET_CAPTCHA_AFTER_MISSES": int(os.environ.get("TICKET_CAPTCHA_AFTER_MISSES", "5")),
+        # Codes sent by SMS to add a line (Mis servicios): per number, per account, per IP (per
+        # kiosk terminal on a kiosk); each counts the codes made, whether the number is a line.
+        "RATELIMIT_LINE_CODE_NUMBER": os.environ.get("RATELIMIT_LINE_CODE_NUMBER", "3/hour"),
+        "RATELIMIT_LINE_CODE_ACCOUNT": os.environ.get("RATELIMIT_LINE_CODE_ACCOUNT", "10/hour"),
+        "RATELIMIT_LINE_CODE_IP": os.environ.get("RATELIMIT_LINE_CODE_IP", "20/hour"),
         # Hours a staff invitation link works (a recovery link: SECURITY_RESET_LINK_MINUTES).
         "STAFF_INVITATION_HOURS": int(os.environ.get("STAFF_INVITATION_HOURS", "72")),
         "API_IDEMPOTENCY_HOURS": int(os.environ.get("API_IDEMPOTENCY_HOURS", "24")),

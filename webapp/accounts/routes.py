@@ -9,8 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
-from webapp import ratelimits
-from webapp.accounts import bp
+from webapp.accounts import bp, registration
 from webapp.accounts.forms import (
     AnswerForm,
     ChangePasswordForm,
@@ -25,10 +24,7 @@ from webapp.accounts.session import sign_in
 from webapp.accounts.session import sign_out as end_session
 from webapp.extensions import db, limiter
 from webapp.htmx import is_htmx, render
-from webapp.issuing import ownership
-from webapp.mail import queue_mail
 from webapp.models import Account
-from webapp.ratelimits import Limit
 from webapp.security import audit, gate, lockout, passwords, questions, sessions, tokens
 from webapp.security.captcha import store as captcha
 from webapp.security.doors import CUSTOMERS, TEMPORARY_PASSWORD_HOURS, must_change
@@ -47,30 +43,7 @@ def _now() -> datetime:
 
 def _send(account: Account, template: str, **context) -> None:
     """Queue an account email (committed with the caller's change)."""
-    context.update(account=account, base_url=current_app.config["BASE_URL"])
-    queue_mail(
-        db.session,
-        account.email,
-        render_template(f"accounts/email/{template}.subject.txt", **context).strip(),
-        render_template(f"accounts/email/{template}.txt", **context),
-    )
-
-
-def _verification_link(account: Account) -> str:
-    token = tokens.make_token(current_app.config["SECRET_KEY"], "verify", account)
-    return current_app.config["BASE_URL"].rstrip("/") + url_for(".verify", token=token)
-
-
-def _send_verification(account: Account) -> None:
-    """The verification email, at most one per SECURITY_RESEND_VERIFICATION_MINUTES."""
-    now = _now()
-    wait = timedelta(minutes=_policy().resend_verification_minutes)
-    if account.last_verification_sent_at and now - account.last_verification_sent_at < wait:
-        return
-    account.last_verification_sent_at = now
-    _send(
-        account, "verify", link=_verification_link(account), hours=_policy().verification_link_hours
-    )
+    registration.send(account, template, **context)
 
 
 def _limit(name: str):
@@ -78,13 +51,10 @@ def _limit(name: str):
     return lambda: current_app.config[name]
 
 
-def _inline_check() -> bool:
-    """An inline check of one registration field (htmx, HX-Target campo-*): it sends nothing."""
-    return is_htmx() and request.headers.get("HX-Target", "").startswith("campo-")
-
-
 @bp.route("/registro", methods=["GET", "POST"])
-@limiter.limit(_limit("RATELIMIT_EMAIL_IP"), methods=["POST"], exempt_when=_inline_check)
+@limiter.limit(
+    _limit("RATELIMIT_EMAIL_IP"), methods=["POST"], exempt_when=registration.inline_check
+)
 def register():
     """Seed 000: RFC, email twice, Aceptar; then an email with the link to finish.
 
@@ -95,31 +65,23 @@ def register():
     still goes only to that address.
     """
     form = RegisterForm()
-    inline = _inline_check()
+    inline = registration.inline_check()
     if request.method == "POST" and form.validate() and not inline:
-        account = db.session.scalar(select(Account).where(Account.email == form.email.data))
-        if account is None:
-            account = Account(rfc=form.rfc.data, email=form.email.data)
-            db.session.add(account)
-            db.session.flush()
-            audit.record("registered", account)
-            _send_verification(account)
-            db.session.commit()
-            return redirect(url_for(".registered", correo=account.email), 303)
-        if not account.verified:
-            _send_verification(account)
-            db.session.commit()
-            return render_template("accounts/incomplete.html", email=account.email)
-        # At most RATELIMIT_REGISTERED_NOTICE of these per address, whatever the IP; the
-        # page is the same either way.
-        notice = Limit("RATELIMIT_REGISTERED_NOTICE", "registered", account.email)
-        if ratelimits.take(notice) is None:
-            _send(account, "already_registered", signin=url_for(".sign_in", _external=False))
-            db.session.commit()
-        return redirect(url_for(".registered", correo=account.email), 303)
+        done = registration.register(
+            form.email.data,
+            new=lambda: Account(rfc=form.rfc.data, email=form.email.data),
+            deliver=registration.send_account_verification,
+            tell_owner=lambda account: _send(
+                account, "already_registered", signin=url_for(".sign_in", _external=False)
+            ),
+        )
+        db.session.commit()
+        if done.answer is registration.Answer.INCOMPLETE:
+            return render_template("accounts/incomplete.html", email=done.account.email)
+        return redirect(url_for(".registered", correo=done.account.email), 303)
     if inline:
-        name = request.headers["HX-Target"].removeprefix("campo-")
-        if name not in ("rfc", "email", "email_confirm"):
+        name = registration.inline_field(("rfc", "email", "email_confirm"))
+        if name is None:
             abort(404)
         if not form[name].data:
             form[name].errors = []
@@ -134,13 +96,7 @@ def registered():
 
 
 def _account_from_token(purpose: str, token: str, max_age: int) -> Account | None:
-    found = tokens.read_token(current_app.config["SECRET_KEY"], purpose, token, max_age)
-    if found is None:
-        return None
-    account = db.session.get(Account, found[0])
-    if account is None or tokens.fingerprint(account) != found[1]:
-        return None  # used already, or the account changed since: the link is dead
-    return account
+    return registration.account_from_token(purpose, token, max_age)
 
 
 @bp.route("/verificar/<token>", methods=["GET", "POST"])
@@ -148,7 +104,7 @@ def verify(token: str):
     """The emailed link: choose a password (and, in the seed preset, a secret question) and
     the registration is complete."""
     policy = _policy()
-    account = _account_from_token("verify", token, policy.verification_link_hours * 3600)
+    account = _account_from_token("verify", token, registration.verification_max_age())
     if account is None or account.verified:
         return render_template("accounts/link_invalid.html"), 410
     form = PasswordForm()
@@ -165,12 +121,9 @@ def verify(token: str):
             now = _now()
             account.password_hash = passwords.hash_password(form.password.data)
             account.password_changed_at = now
-            account.email_verified_at = now
-            account.failed_logins = 0
-            ownership.claim_delivered(db.session, account)
+            registration.mark_verified(account, now)
             if qform is not None:
                 _set_question(account, qform)
-            audit.record("verified", account)
             return _signed_in(account)
         form.password.errors = password_messages(problems, policy)
     status = 422 if form.errors or form.password.errors or (qform and qform.errors) else 200

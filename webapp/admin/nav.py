@@ -1,12 +1,13 @@
-"""The back office's menu: each entry shows when its view exists and the staff's role may
-open it."""
+"""The back office's menu: each entry shows when its view exists, the staff's role may open
+it and it fits the kind of issuer acted on (a retail issuer has no service accounts; a
+services issuer sells no tickets at branches)."""
 
 from __future__ import annotations
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from webapp.models import StaffMember, StaffRole
+from webapp.models import Issuer, StaffMember, StaffRole
 
 ADMIN, BRANCH = StaffRole.ISSUER_ADMIN, StaffRole.BRANCH_STAFF
 
@@ -25,10 +26,22 @@ ENTRIES = [
 ]
 
 
-def entries(member: StaffMember) -> list[tuple[str, str]]:
+# Entries only for one kind of issuer; the others show for both.
+ONLY_FOR = {
+    "admin.service_accounts": "services",
+    "admin.billing_runs": "services",
+    "admin.imports": "retail",
+    "admin.branches": "retail",
+}
+
+
+def entries(member: StaffMember, issuer: Issuer | None = None) -> list[tuple[str, str]]:
     views = current_app.view_functions
+    kind = issuer.kind if issuer is not None else None
     return [
         (endpoint, label)
         for endpoint, label, roles in ENTRIES
-        if endpoint in views and (member.role is StaffRole.OPERATOR or member.role in roles)
+        if endpoint in views
+        and (member.role is StaffRole.OPERATOR or member.role in roles)
+        and (kind is None or ONLY_FOR.get(endpoint, kind) == kind)
     ]

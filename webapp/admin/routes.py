@@ -36,7 +36,8 @@ def _admin_context():
         return {}
     if (member := current_staff()) is None:
         return {}
-    return {"staff": member, "admin_nav": nav.entries(member), "acting_on": scope.issuer_or_none()}
+    acting_on = scope.issuer_or_none()
+    return {"staff": member, "admin_nav": nav.entries(member, acting_on), "acting_on": acting_on}
 
 
 def _policy():

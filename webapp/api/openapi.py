@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 from webapp.api.idempotency import HEADER, REPLAYED
+from webapp.billing import catalog
 from webapp.tickets.payment import TICKET_FORMAS_PAGO
 from webapp.tickets.validate import MAX_DESCRIPTION, MAX_LINES
 
@@ -256,6 +257,20 @@ REPLAYED_HEADER = {
     }
 }
 
+IDEMPOTENCY_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Replays the first answer for the same key and body "
+    "(per issuer); the same key with another body is a 422.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[!-~]+$",
+    },
+}
+
 
 @functools.cache
 def document() -> dict:
@@ -270,7 +285,11 @@ def document() -> dict:
                 "`Authorization: Bearer <key>`. A ticket is identified by its branch and ticket "
                 "number: pushing it again with the same content answers 200 with the stored "
                 "ticket; with other content, 409. Errors are JSON: "
-                '`{"errors": [{"field": "lines[0].clave_prod_serv", "message": "..."}]}`.'
+                '`{"errors": [{"field": "lines[0].clave_prod_serv", "message": "..."}]}`. '
+                "A service provider (an issuer of monthly service bills) pushes its service "
+                "types, plans, service accounts with their lines, charges and payments the "
+                "same way (/api/v1/service-types and the rest); a retail issuer's key gets 403 "
+                "there."
             ),
         },
         "servers": [{"url": "/"}],
@@ -287,21 +306,7 @@ def document() -> dict:
                         "was created, 200 when all were already there, 422 when none was "
                         "accepted; each ticket is stored whole or not at all."
                     ),
-                    "parameters": [
-                        {
-                            "name": HEADER,
-                            "in": "header",
-                            "required": False,
-                            "description": "Replays the first answer for the same key and body "
-                            "(per issuer); the same key with another body is a 422.",
-                            "schema": {
-                                "type": "string",
-                                "minLength": 1,
-                                "maxLength": 255,
-                                "pattern": "^[!-~]+$",
-                            },
-                        }
-                    ],
+                    "parameters": [IDEMPOTENCY_PARAMETER],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -367,6 +372,7 @@ def document() -> dict:
                     },
                 }
             },
+            **services_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -385,6 +391,488 @@ def document() -> dict:
                 "BatchResult": BATCH_RESULT,
                 "Error": ERROR,
                 "Errors": ERRORS,
+                **services_schemas(),
             },
         },
     }
+
+
+# --- A service provider's data (webapp.api.services, webapp.billing.catalog) -----------------
+
+
+def _nullable(schema: dict) -> dict:
+    """`schema` or null (an optional field: null is the same as leaving it out)."""
+    kind = schema.get("type", "string")
+    out = {**schema, "type": [kind, "null"]}
+    if "enum" in schema:
+        out["enum"] = [*schema["enum"], None]
+    return out
+
+
+_CODE = {"type": "string", "pattern": f"^{catalog.CODE_PATTERN}$", "examples": ["M-5GB"]}
+_NUMBER = {"type": "string", "pattern": f"^{catalog.NUMBER_PATTERN}$", "examples": ["100001"]}
+_EXTERNAL_ID = {
+    "type": "string",
+    "pattern": f"^{catalog.EXTERNAL_ID_PATTERN}$",
+    "description": "The provider's own id: sending it again with the same content changes nothing.",
+}
+_STATUS = _nullable({"type": "string", "enum": ["active", "suspended", "closed"]})
+_RATE = _nullable(
+    {
+        "type": "string",
+        "pattern": f"^{catalog.RATE_PATTERN}$",
+        "description": "IVA: 0.160000 (the default when absent), 0.080000 or 0.000000; "
+        "null for exento.",
+    }
+)
+_CLAVE_PROD = _nullable(
+    {
+        "type": "string",
+        "pattern": "^[0-9]{8}$",
+        "description": f"SAT c_ClaveProdServ; {catalog.DEFAULT_CLAVE_PROD} when absent.",
+    }
+)
+_CLAVE_UNIDAD = _nullable(
+    {
+        "type": "string",
+        "pattern": "^[A-Z0-9]{1,3}$",
+        "description": f"SAT c_ClaveUnidad; {catalog.DEFAULT_CLAVE_UNIDAD} when absent.",
+    }
+)
+_LINE_NUMBER = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 40,
+    "description": "A phone number for a service type of line_kind phone (any common "
+    "writing of a Mexican number or an Ecuadorian mobile; stored in E.164), a contract "
+    "number otherwise (letters, digits, . _ / -).",
+    "examples": ["+525580000001"],
+}
+
+SERVICE_INPUTS = {
+    "ServiceTypeInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "name"],
+        "properties": {
+            "code": _CODE,
+            "name": {"type": "string", "minLength": 1, "maxLength": catalog.TYPE_NAME_MAX},
+            "line_kind": _nullable(
+                {
+                    "type": "string",
+                    "enum": ["phone", "contract"],
+                    "description": "phone (the default): lines are phone numbers; contract: "
+                    "contract numbers. Fixed once the type has lines.",
+                }
+            ),
+        },
+    },
+    "PlanInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "service_type", "name", "monthly_fee"],
+        "properties": {
+            "code": _CODE,
+            "service_type": {**_CODE, "description": "Code of one of the issuer's types."},
+            "name": {"type": "string", "minLength": 1, "maxLength": catalog.PLAN_NAME_MAX},
+            "monthly_fee": {
+                "type": "string",
+                "pattern": DECIMAL6,
+                "description": "Before tax.",
+                "examples": ["172.41"],
+            },
+            "tax_rate": _RATE,
+            "clave_prod_serv": _CLAVE_PROD,
+            "clave_unidad": _CLAVE_UNIDAD,
+            "active": _nullable({"type": "boolean", "description": "true when absent."}),
+        },
+    },
+    "FiscalInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(catalog.FISCAL_FIELDS),
+        "description": "The holder's receptor data, all five (checked against SAT's "
+        "catalogs): with it each bill is the holder's invoice; without it, a receipt.",
+        "properties": {
+            "rfc": {"type": "string", "minLength": 1, "maxLength": 13},
+            "name": {"type": "string", "minLength": 1, "maxLength": catalog.NOMBRE_MAX},
+            "cp": {"type": "string", "pattern": "^[0-9]{5}$"},
+            "regimen": {"type": "string", "pattern": "^[0-9]{3}$"},
+            "uso": {"type": "string", "pattern": "^[A-Z0-9]{3,4}$"},
+        },
+    },
+    "AccountLineInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["number", "service_type"],
+        "properties": {
+            "number": _LINE_NUMBER,
+            "service_type": _CODE,
+            "plan": _nullable({**_CODE, "description": "A plan of that service type."}),
+            "status": _STATUS,
+        },
+    },
+    "ServiceAccountInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["number", "holder_name", "holder_id"],
+        "properties": {
+            "number": _NUMBER,
+            "holder_name": {"type": "string", "minLength": 1, "maxLength": catalog.NOMBRE_MAX},
+            "holder_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 20,
+                "description": "Mexico: the holder's RFC as SAT writes it (XAXX010101000 "
+                "when they gave none).",
+            },
+            "fiscal": {"oneOf": [_ref("FiscalInput"), {"type": "null"}]},
+            "email": _nullable({"type": "string", "minLength": 1, "maxLength": 254}),
+            "contact_mobile": _nullable(
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": catalog.PHONE_INPUT_MAX,
+                    "description": "Where codes for contract lines go.",
+                }
+            ),
+            "billing_day": _nullable(
+                {"type": "integer", "minimum": 1, "maximum": 28, "description": "1 if absent."}
+            ),
+            "status": _STATUS,
+            "lines": _nullable(
+                {
+                    "type": "array",
+                    "maxItems": catalog.MAX_NESTED_LINES,
+                    "items": _ref("AccountLineInput"),
+                    "description": "Lines to add or update; lines not listed stay as they are.",
+                }
+            ),
+        },
+    },
+    "ServiceLineInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["number", "account", "service_type"],
+        "properties": {
+            "number": _LINE_NUMBER,
+            "account": {
+                **_NUMBER,
+                "description": "The account the line belongs to; "
+                "moving a line makes its holder prove it again.",
+            },
+            "service_type": _CODE,
+            "plan": _nullable(_CODE),
+            "status": _STATUS,
+        },
+    },
+    "ChargeInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["external_id", "account", "period", "description", "unit_price"],
+        "properties": {
+            "external_id": _EXTERNAL_ID,
+            "account": _NUMBER,
+            "line": _nullable({"type": "string", "minLength": 1, "maxLength": 40}),
+            "period": {"type": "string", "pattern": f"^{catalog.PERIOD_PATTERN}$"},
+            "description": {"type": "string", "minLength": 1, "maxLength": MAX_DESCRIPTION},
+            "quantity": _nullable({"type": "string", "pattern": DECIMAL6}),
+            "unit_price": {"type": "string", "pattern": DECIMAL6, "description": "Before tax."},
+            "tax_rate": _RATE,
+            "clave_prod_serv": _CLAVE_PROD,
+            "clave_unidad": _CLAVE_UNIDAD,
+        },
+    },
+    "PaymentInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["external_id", "account", "amount", "received_at"],
+        "properties": {
+            "external_id": _EXTERNAL_ID,
+            "account": _NUMBER,
+            "amount": {"type": "string", "pattern": f"^{catalog.AMOUNT_PATTERN}$"},
+            "received_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "ISO 8601 with offset.",
+            },
+            "forma_pago": _nullable({"type": "string", "enum": list(catalog.FORMAS_PAGO)}),
+            "reference": _nullable({"type": "string", "maxLength": catalog.REFERENCE_MAX}),
+        },
+    },
+}
+
+_S = {"type": "string"}
+_SN = {"type": ["string", "null"]}
+SERVICE_OUTPUTS = {
+    "ServiceType": {
+        "type": "object",
+        "required": ["code", "name", "line_kind"],
+        "properties": {"code": _S, "name": _S, "line_kind": {"enum": ["phone", "contract"]}},
+    },
+    "Plan": {
+        "type": "object",
+        "required": ["code", "service_type", "name", "monthly_fee", "tax_rate", "active"],
+        "properties": {
+            "code": _S,
+            "service_type": _S,
+            "name": _S,
+            "monthly_fee": _S,
+            "tax_rate": _SN,
+            "clave_prod_serv": _S,
+            "clave_unidad": _S,
+            "active": {"type": "boolean"},
+        },
+    },
+    "ServiceLine": {
+        "type": "object",
+        "required": ["number", "service_type", "plan", "status"],
+        "properties": {
+            "number": _S,
+            "account": _S,
+            "service_type": _S,
+            "plan": _SN,
+            "status": {"enum": ["active", "suspended", "closed"]},
+        },
+    },
+    "ServiceAccount": {
+        "type": "object",
+        "required": ["number", "holder_name", "holder_id", "fiscal", "billing_day", "lines"],
+        "properties": {
+            "number": _S,
+            "holder_name": _S,
+            "holder_id": _S,
+            "fiscal": {
+                "type": ["object", "null"],
+                "properties": {k: _S for k in catalog.FISCAL_FIELDS},
+            },
+            "email": _SN,
+            "contact_mobile": _SN,
+            "billing_day": {"type": "integer"},
+            "status": {"enum": ["active", "suspended", "closed"]},
+            "lines": {"type": "array", "items": _ref("ServiceLine")},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Charge": {
+        "type": "object",
+        "required": ["external_id", "account", "period", "unit_price", "billed"],
+        "properties": {
+            "external_id": _S,
+            "account": _S,
+            "line": _SN,
+            "period": _S,
+            "description": _S,
+            "quantity": _S,
+            "unit_price": _S,
+            "tax_rate": _SN,
+            "clave_prod_serv": _S,
+            "clave_unidad": _S,
+            "billed": {"type": "boolean", "description": "On a bill: it no longer changes."},
+        },
+    },
+    "Payment": {
+        "type": "object",
+        "required": ["external_id", "account", "amount", "received_at"],
+        "properties": {
+            "external_id": _S,
+            "account": _S,
+            "amount": _S,
+            "received_at": {"type": "string", "format": "date-time"},
+            "forma_pago": _SN,
+            "reference": _S,
+        },
+    },
+}
+
+# path, method, operationId, batch key, input schema, output schema, summary, can conflict
+SERVICE_OPERATIONS = (
+    (
+        "service-types",
+        "put",
+        "putServiceTypes",
+        "service_types",
+        "ServiceType",
+        False,
+        "Add or update service types (by code)",
+    ),
+    ("plans", "put", "putPlans", "plans", "Plan", False, "Add or update plans (by code)"),
+    (
+        "service-accounts",
+        "put",
+        "putServiceAccounts",
+        "service_accounts",
+        "ServiceAccount",
+        False,
+        "Add or update service accounts (by number), with lines",
+    ),
+    (
+        "lines",
+        "put",
+        "putLines",
+        "lines",
+        "ServiceLine",
+        False,
+        "Add, update or move lines (by number)",
+    ),
+    (
+        "charges",
+        "post",
+        "postCharges",
+        "charges",
+        "Charge",
+        True,
+        "Push charges of a billing period (by external_id)",
+    ),
+    (
+        "payments",
+        "post",
+        "postPayments",
+        "payments",
+        "Payment",
+        True,
+        "Push payments received (by external_id)",
+    ),
+)
+_INPUT_OF = {
+    "ServiceType": "ServiceTypeInput",
+    "Plan": "PlanInput",
+    "ServiceAccount": "ServiceAccountInput",
+    "ServiceLine": "ServiceLineInput",
+    "Charge": "ChargeInput",
+    "Payment": "PaymentInput",
+}
+
+
+def _batch_input(key: str, item: str) -> dict:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [key],
+        "properties": {
+            key: {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ref(item)}
+        },
+    }
+
+
+def _batch_result(item: str) -> dict:
+    return {
+        "type": "object",
+        "required": ["created", "updated", "unchanged", "rejected", "results"],
+        "properties": {
+            "created": {"type": "integer", "minimum": 0},
+            "updated": {"type": "integer", "minimum": 0},
+            "unchanged": {"type": "integer", "minimum": 0},
+            "rejected": {"type": "integer", "minimum": 0},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "outcome"],
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0},
+                        "outcome": {
+                            "enum": ["created", "updated", "unchanged", "conflict", "rejected"]
+                        },
+                        "item": _ref(item),
+                        "errors": {"type": "array", "items": _ref("Error")},
+                    },
+                },
+            },
+            "errors": {"type": "array", "items": _ref("Error")},
+        },
+    }
+
+
+def services_schemas() -> dict:
+    schemas = {**SERVICE_INPUTS, **SERVICE_OUTPUTS}
+    for _path, _method, _op, key, item, _conflict, _summary in SERVICE_OPERATIONS:
+        schemas[f"{item}Batch"] = _batch_input(key, _INPUT_OF[item])
+        schemas[f"{item}BatchResult"] = _batch_result(item)
+    return schemas
+
+
+FORBIDDEN = _error("The API key is a retail issuer's: these operations are a service provider's.")
+
+
+def services_paths() -> dict:
+    paths: dict = {}
+    for path, method, operation_id, key, item, conflict, summary in SERVICE_OPERATIONS:
+        answer = {"oneOf": [_ref(item), _ref(f"{item}BatchResult")]}
+        responses = {
+            "200": _json(
+                answer,
+                "Stored already (unchanged) or updated; for a batch, none created and at least "
+                "one accepted.",
+                REPLAYED_HEADER,
+            ),
+            "201": _json(
+                answer,
+                "Created (for a batch: at least one item).",
+                {
+                    **REPLAYED_HEADER,
+                    "Location": {
+                        "description": "The account's URL (a single service account).",
+                        "schema": {"type": "string"},
+                    },
+                },
+            ),
+            "400": _error("Malformed JSON, or a malformed Idempotency-Key."),
+            "401": UNAUTHORIZED,
+            "403": FORBIDDEN,
+            "413": _error("The body is too large."),
+            "422": _error(
+                "Field errors (for a batch: every item rejected, with each one's result); or "
+                "an Idempotency-Key already used with another body."
+            ),
+            "429": _error("Too many requests with this API key (RATELIMIT_API)."),
+        }
+        if conflict:
+            responses["409"] = _error(
+                "The external_id exists with other content and cannot change (a billed "
+                "charge, a payment)."
+            )
+        paths[f"/api/v1/{path}"] = {
+            method: {
+                "operationId": operation_id,
+                "summary": summary,
+                "description": (
+                    f'One object, or `{{"{key}": [...]}}` (up to {MAX_BATCH}); each item is '
+                    "stored whole or not at all, upserted by its natural key. The same content "
+                    "again changes nothing."
+                ),
+                "parameters": [IDEMPOTENCY_PARAMETER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [_ref(_INPUT_OF[item]), _ref(f"{item}Batch")]}
+                        }
+                    },
+                },
+                "responses": responses,
+            }
+        }
+    paths["/api/v1/service-accounts/{number}"] = {
+        "get": {
+            "operationId": "getServiceAccount",
+            "summary": "A service account with its lines",
+            "parameters": [
+                {
+                    "name": "number",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 40},
+                }
+            ],
+            "responses": {
+                "200": _json(_ref("ServiceAccount"), "The account."),
+                "401": UNAUTHORIZED,
+                "403": FORBIDDEN,
+                "404": _error("No such account of the issuer."),
+                "429": _error("Too many requests with this API key (RATELIMIT_API)."),
+            },
+        }
+    }
+    return paths

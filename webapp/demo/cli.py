@@ -24,6 +24,7 @@ def load_command() -> None:
     from webapp import crypto
     from webapp.demo import data, services
     from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
+    from webapp.wiring import stamping
 
     cipher = crypto.cipher_from_config(current_app.config)
     result = data.load_demo(db.session, cipher)
@@ -31,6 +32,9 @@ def load_command() -> None:
     telecom = services.load_services_demo(db.session, cipher)
     staff = ensure_demo_staff(db.session, issuer, telecom.issuer)
     db.session.commit()
+    bills = services.load_history(
+        db.session, stamping(), progress=lambda period: click.echo(f"  billed {period}", err=True)
+    )
     if not result.created:
         click.echo(
             f"Demo issuer '{issuer.slug}' already exists ({issuer.rfc} {issuer.legal_name}, "
@@ -47,7 +51,8 @@ def load_command() -> None:
         click.echo(
             f"Created demo telecom provider '{telecom.issuer.slug}': {telecom.issuer.rfc} "
             f"{telecom.issuer.legal_name}, {telecom.accounts} service accounts, "
-            f"{telecom.lines} lines. Try `flask demo lines --count 5` for lines to add."
+            f"{telecom.lines} lines, {bills} bills of the last 6 months. Try "
+            "`flask demo lines --count 5` for lines to add."
         )
     click.echo(
         "Back office (/admin): "

@@ -1,33 +1,39 @@
 """The demo telecom provider (seed 002): a services issuer with its service types, plans,
 terms, service accounts and lines. Deterministic (a seeded random), idempotent.
 
-Bills and payments of past periods are added by the billing run (webapp.billing), not here.
+`load_history` then adds the past months: the billing run (webapp.billing.run) bills each
+period, and most holders pay what they owe before the next corte.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from webapp.billing.run import local_today, previous_period, run
 from webapp.cfdi.testcsd import make_test_csd
 from webapp.csd import store_csd
 from webapp.models import (
     Branch,
     Issuer,
     LineKind,
+    Payment,
     Plan,
     ServiceAccount,
+    ServiceBill,
     ServiceLine,
     ServiceTerms,
     ServiceType,
 )
+from webapp.services.stamping import Stamping
 
 SLUG = "telcel-demo"
 # A SAT test RFC (persona moral) other than the retail demo's.
@@ -93,6 +99,13 @@ def contract_number(index: int) -> str:
     return f"C{index:08d}"
 
 
+def new_csd(now: datetime) -> tuple[bytes, bytes, str]:
+    """A test CSD for the provider: (certificate, key, password). Tests make one and reuse it."""
+    password = secrets.token_urlsafe(18)
+    certificate, key = make_test_csd(RFC, LEGAL_NAME, password, now=now)
+    return certificate, key, password
+
+
 def load_services_demo(
     session: Session,
     fernet: Fernet,
@@ -100,9 +113,11 @@ def load_services_demo(
     *,
     accounts: int = 500,
     lines: int = 800,
+    csd: tuple[bytes, bytes, str] | None = None,
 ) -> ServicesDemo:
     """Create the demo telecom provider unless it exists; commits. `lines` ≥ `accounts`:
-    every account has one line, the rest go to accounts at random (families, home + mobile)."""
+    every account has one line, the rest go to accounts at random (families, home + mobile).
+    `csd`: the provider's test CSD (`new_csd`), made here when not given."""
     if existing := services_issuer(session):
         return ServicesDemo(False, existing, *_counts(session, existing))
     now = now or datetime.now(UTC)
@@ -121,8 +136,7 @@ def load_services_demo(
         global_periodicity="04",
         brand_color="#0b5394",
     )
-    password = secrets.token_urlsafe(18)
-    certificate, key = make_test_csd(RFC, LEGAL_NAME, password, now=now)
+    certificate, key, password = csd or new_csd(now)
     store_csd(issuer, certificate, key, password, fernet)
     issuer.branches = [
         Branch(code=BILLING_BRANCH, name="Facturación de servicios", cp=CP, address="", active=True)
@@ -213,6 +227,86 @@ def load_services_demo(
     session.execute(insert(ServiceLine), line_rows)
     session.commit()
     return ServicesDemo(True, issuer, len(account_rows), len(line_rows))
+
+
+def past_periods(now: datetime, months: int) -> list[str]:
+    """The `months` periods (YYYY-MM) before the current one in Mexico City, oldest first."""
+    today = local_today(now)
+    year, month = today.year, today.month
+    periods = []
+    for _ in range(months):
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        periods.append(f"{year:04d}-{month:02d}")
+    return periods[::-1]
+
+
+def load_history(
+    session: Session,
+    stamping: Stamping,
+    now: datetime | None = None,
+    *,
+    months: int = 6,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Bill the demo provider's last `months` periods through the billing run, with the
+    payments received in between (most holders pay the balance before the due date; some
+    pay part, some nothing). Idempotent: periods already billed add nothing. Answers the
+    number of bills of the provider."""
+    now = now or datetime.now(UTC)
+    issuer = services_issuer(session)
+    if issuer is None:
+        return 0
+    rng = random.Random(20261207)  # noqa: S311 (demo data)
+    for period in past_periods(now, months):
+        _pay_previous(session, issuer.id, period, rng)
+        run(session, stamping, issuer, period, now)
+        if progress:
+            progress(period)
+    return session.scalar(
+        select(func.count()).select_from(ServiceBill).where(ServiceBill.issuer_id == issuer.id)
+    )
+
+
+def _pay_previous(session: Session, issuer_id: int, period: str, rng: random.Random) -> None:
+    """Payments for the bills of the period before `period`, received before their due date
+    (so before this period's corte); written once (external ids)."""
+    before = previous_period(period)
+    bills = session.execute(
+        select(
+            ServiceBill.id,
+            ServiceBill.service_account_id,
+            ServiceBill.balance_due,
+            ServiceBill.cut_date,
+        ).where(ServiceBill.issuer_id == issuer_id, ServiceBill.period == before)
+    ).all()
+    if not bills or session.scalar(
+        select(Payment.id).where(
+            Payment.issuer_id == issuer_id, Payment.external_id == f"demo-{bills[0].id}"
+        )
+    ):
+        return
+    rows = []
+    for bill_id, account_id, due, cut in bills:
+        luck = rng.random()
+        if due <= 0 or luck < 0.08:
+            continue  # nothing owed, or not paid this month
+        amount = due if luck > 0.15 else (due / 2).quantize(Decimal("0.01"))
+        paid_on = cut + timedelta(days=rng.randint(1, 14))
+        rows.append(
+            {
+                "issuer_id": issuer_id,
+                "service_account_id": account_id,
+                "external_id": f"demo-{bill_id}",
+                "amount": amount,
+                "received_at": datetime.combine(paid_on, time(12), tzinfo=UTC),
+                "forma_pago": rng.choice(("03", "04", "28", "01")),
+                "reference": f"PAGO-{bill_id}",
+                "created_at": datetime.now(UTC),
+            }
+        )
+    if rows:
+        session.execute(insert(Payment), rows)
+    session.commit()
 
 
 def _type_code(plan: Plan, types: dict[str, ServiceType]) -> str:

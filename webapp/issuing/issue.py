@@ -69,6 +69,7 @@ class Request:
     email: str | None
     idempotency_key: str
     account_id: int | None = None  # the signed-in account asking, if any
+    service_account_id: int | None = None  # a service bill's invoice: the account it bills
 
 
 def by_key(session: Session, key: str) -> Invoice | None:
@@ -115,6 +116,7 @@ def reserve(session: Session, request: Request, now: datetime) -> Invoice:
             invoice.account_id = owner_of(
                 session, request.receptor.rfc, request.email, request.account_id
             )
+            invoice.service_account_id = request.service_account_id
         session.flush()
         if in_global:
             _release_from_globals(session, in_global)
@@ -174,6 +176,7 @@ def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
         failed.is_global, failed.needs_correction = False, False
         failed.global_periodicity = failed.global_months = None
         failed.global_year = failed.global_period_start = None
+        failed.service_account_id = None
         return failed
     invoice = Invoice(issuer=issuer, serie=issuer.serie, folio=issuer.next_folio)
     issuer.next_folio += 1

@@ -17,15 +17,24 @@ HOME_ISSUERS = 12  # merchants listed on the home page; more are chosen on /fact
 @bp.get("/")
 def index():
     """The home page's way to invoice goes straight to a merchant's branch step: one
-    merchant's button, or each merchant's when there are a few (no hop through /facturar/)."""
+    merchant's button, or each merchant's when there are a few (no hop through /facturar/).
+    Below, "Mis servicios": each services issuer's page (its customers' lines and bills)."""
     issuers = db.session.scalars(
         select(Issuer)
         .where(Issuer.kind == "retail")
         .order_by(Issuer.legal_name)
         .limit(HOME_ISSUERS + 1)
     ).all()
+    providers = db.session.scalars(
+        select(Issuer)
+        .where(Issuer.kind == "services")
+        .order_by(Issuer.legal_name)
+        .limit(HOME_ISSUERS)
+    ).all()
     return render_template(
-        "main/index.html", issuers=issuers if len(issuers) <= HOME_ISSUERS else None
+        "main/index.html",
+        issuers=issuers if len(issuers) <= HOME_ISSUERS else None,
+        providers=providers,
     )
 
 

@@ -10,6 +10,16 @@ issuer's name; each reading is its own index scan and the results are merged in 
 
 A page is found in two steps: the sort keys of the next few pages (`keys`), which also
 give the numbered links to the following pages, then the rows of this page by id.
+
+An account also sees the bills of the service accounts whose lines it holds (invoices with
+`service_account_id` among `Scope.service_account_ids`, whoever they were issued to). Those
+are a second run of each reading, merged in order like the free text's readings, rather than
+an OR in the account's query: `account_id = ? OR service_account_id IN (...)` would leave the
+`ix_invoice_panel_*` indexes (each led by account_id) for a scan of every listed invoice.
+The second run reads `ix_invoice_service_account_id` (every other column hidden from the
+planner, on both databases: an issuer's index in fecha order would walk all its bills) and
+sorts what it finds: a service account's bills are a dozen a year, few enough to sort at
+any depth of the list.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, ColumnElement, func, select, tuple_
+from sqlalchemy import Column, ColumnElement, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression
@@ -101,24 +111,44 @@ class Page:
     remaining: int = 0  # rows from this page's start on, as far as looked
 
 
-def visible(account_id: int) -> list[ColumnElement[bool]]:
-    """What an account may see: its own invoices, stamped or cancelled."""
-    return [Invoice.account_id == account_id, Invoice.status.in_(LISTED)]
+def visible(account_id: int, service_account_ids: Sequence[int] = ()) -> list[ColumnElement[bool]]:
+    """What an account may see: its own invoices, stamped or cancelled, and those of the
+    service accounts whose lines it holds (for one invoice by id: no list walks this OR)."""
+    owner = Invoice.account_id == account_id
+    if service_account_ids:
+        owner = or_(owner, Invoice.service_account_id.in_(list(service_account_ids)))
+    return [owner, Invoice.status.in_(LISTED)]
 
 
 @dataclass(frozen=True)
 class Scope:
     """Whose invoices a list shows: an account's (the customer's panel, whose indexes are led
-    by account_id) or an issuer's, optionally only some branches (the back office)."""
+    by account_id, and the bills of the service accounts it holds lines of) or an issuer's,
+    optionally only some branches (the back office)."""
 
     where: tuple[ColumnElement[bool], ...]
     account_id: int | None = None
     issuer_id: int | None = None
     branch_ids: tuple[int, ...] | None = None
+    service_account_ids: tuple[int, ...] = ()
 
     @classmethod
-    def account(cls, account_id: int) -> Scope:
-        return cls(tuple(visible(account_id)), account_id=account_id)
+    def account(cls, account_id: int, service_account_ids: Sequence[int] = ()) -> Scope:
+        return cls(
+            tuple(visible(account_id)),
+            account_id=account_id,
+            service_account_ids=tuple(service_account_ids),
+        )
+
+    @property
+    def bills_where(self) -> tuple[ColumnElement[bool], ...] | None:
+        """The second run's scope: the held service accounts' bills (None: none held)."""
+        if not self.service_account_ids:
+            return None
+        return (
+            Invoice.service_account_id.in_(list(self.service_account_ids)),
+            Invoice.status.in_(LISTED),
+        )
 
     @classmethod
     def issuer(cls, issuer_id: int, branch_ids: Sequence[int] | None = None) -> Scope:
@@ -133,7 +163,10 @@ class Scope:
         if invoice.status not in LISTED:
             return False
         if self.account_id is not None:
-            return invoice.account_id == self.account_id
+            return (
+                invoice.account_id == self.account_id
+                or invoice.service_account_id in self.service_account_ids
+            )
         return invoice.issuer_id == self.issuer_id and (
             self.branch_ids is None or invoice.branch_id in self.branch_ids
         )
@@ -305,6 +338,10 @@ def keys(
         conditions = _steer(session, scope.account_id, [*scope.where, *found], found, f.orden)
         query = _key_query(conditions, f.orden, after, limit)
         runs.append([Cursor(value, ident) for value, ident in session.execute(query)])
+        if scope.bills_where is not None:  # the held service accounts' bills: few, sorted
+            bills = _walk([*scope.bills_where, *found], {"service_account_id"})
+            query = _key_query(bills, f.orden, after, limit)
+            runs.append([Cursor(value, ident) for value, ident in session.execute(query)])
     if len(runs) == 1:
         return runs[0]
     _, descending = _sort(f.orden)
@@ -383,13 +420,41 @@ def count_up_to(session: Session, owner: Scope | int, f: Filters, cap: int) -> i
     return len(keys(session, owner, f, None, cap))
 
 
-def used_issuers(session: Session, account_id: int) -> list[Issuer]:
-    """The issuers of the account's invoices: one index probe per issuer (a loose scan)."""
-    return _loose(session, account_id, Invoice.issuer_id, Issuer)
+def used_issuers(
+    session: Session, account_id: int, service_account_ids: Sequence[int] = ()
+) -> list[Issuer]:
+    """The issuers of the account's invoices: one index probe per issuer (a loose scan),
+    and those of the held service accounts' bills."""
+    found = _loose(session, account_id, Invoice.issuer_id, Issuer)
+    return _with_bills(session, found, service_account_ids, Invoice.issuer_id, Issuer)
 
 
-def used_branches(session: Session, account_id: int) -> list[Branch]:
-    return _loose(session, account_id, Invoice.branch_id, Branch)
+def used_branches(
+    session: Session, account_id: int, service_account_ids: Sequence[int] = ()
+) -> list[Branch]:
+    found = _loose(session, account_id, Invoice.branch_id, Branch)
+    return _with_bills(session, found, service_account_ids, Invoice.branch_id, Branch)
+
+
+def _with_bills(session: Session, found: list, service_account_ids, column, model) -> list:
+    """`found` and the `model` rows of the held service accounts' bills, by id: those bills
+    are one issuer's billing branch each, read through ix_invoice_service_account_id."""
+    if not service_account_ids:
+        return found
+    known = {row.id for row in found}
+    extra = [
+        i
+        for i in session.scalars(
+            select(column)
+            .where(Invoice.service_account_id.in_(list(service_account_ids)))
+            .distinct()
+        )
+        if i not in known
+    ]
+    if not extra:
+        return found
+    added = session.scalars(select(model).where(model.id.in_(extra))).all()
+    return sorted([*found, *added], key=lambda row: row.id)
 
 
 def _loose(session: Session, account_id: int, column, model) -> list:

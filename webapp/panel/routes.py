@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from webapp.billing.statement import visible_account_ids
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render
 from webapp.invoicing import guard
@@ -54,11 +55,23 @@ def _account_id() -> int:
     return current_user.account.id
 
 
-def _filter_form() -> FilterForm:
-    session, account_id = db.session, _account_id()
+def _scope() -> query.Scope:
+    """The account's invoices and the bills of the service accounts whose lines it holds
+    (LineHolder: one probe of its index led by account_id)."""
+    account_id = _account_id()
+    return query.Scope.account(account_id, visible_account_ids(db.session, account_id))
+
+
+def _visible() -> list:
+    scope = _scope()
+    return query.visible(scope.account_id, scope.service_account_ids)
+
+
+def _filter_form(scope: query.Scope) -> FilterForm:
+    session = db.session
     return FilterForm(
-        query.used_issuers(session, account_id),
-        query.used_branches(session, account_id),
+        query.used_issuers(session, scope.account_id, scope.service_account_ids),
+        query.used_branches(session, scope.account_id, scope.service_account_ids),
         formdata=request.args,
     )
 
@@ -67,11 +80,12 @@ def _filter_form() -> FilterForm:
 @login_required
 def index():
     """The list: the full page, its results (filters changed) or the next rows (Cargar más)."""
-    form = _filter_form()
+    scope = _scope()
+    form = _filter_form(scope)
     valid = form.validate()
     page = None
     if valid:
-        page = query.page(db.session, _account_id(), form.filters(), form.cursor())
+        page = query.page(db.session, scope, form.filters(), form.cursor())
     return _list(form, page, 200 if valid or is_htmx() else 400)
 
 
@@ -90,9 +104,7 @@ def _list(form: FilterForm, page: query.Page | None, status: int):
 
 def _own(public_id: str) -> Invoice:
     """The account's invoice with this opaque id, or 404 (whoever else's it may be)."""
-    invoice = db.session.scalar(
-        select(Invoice).where(Invoice.public_id == public_id, *query.visible(_account_id()))
-    )
+    invoice = db.session.scalar(select(Invoice).where(Invoice.public_id == public_id, *_visible()))
     if invoice is None:
         abort(404)
     return invoice
@@ -141,7 +153,7 @@ def zip_selected():
         return redirect(_back_to_list(aviso="ninguna"), 303)
     ids = db.session.scalars(
         select(Invoice.id)
-        .where(Invoice.public_id.in_(chosen), *query.visible(_account_id()))
+        .where(Invoice.public_id.in_(chosen), *_visible())
         .order_by(Invoice.fecha.desc(), Invoice.id.desc())
     ).all()
     if not ids:
@@ -167,16 +179,17 @@ def _back_to_list(**args) -> str:
 @login_required
 def export(fmt: str):
     """The whole filtered list as CSV or XLSX, or its files as a ZIP, streamed."""
-    form = _filter_form()
+    scope = _scope()
+    form = _filter_form(scope)
     if not form.validate():
         return _list(form, None, 400)
-    session, account_id, filters = db.session, _account_id(), form.filters()
+    session, filters = db.session, form.filters()
     if fmt == "zip":
         limit = current_app.config["PANEL_ZIP_MAX"]
-        if query.count_up_to(session, account_id, filters, limit + 1) > limit:
+        if query.count_up_to(session, scope, filters, limit + 1) > limit:
             return render_template("panel/too_many.html", limit=limit), 422
-        return _zip(row.invoice for row in query.all_rows(session, account_id, filters))
-    rows = (_export_row(row) for row in query.all_rows(session, account_id, filters))
+        return _zip(row.invoice for row in query.all_rows(session, scope, filters))
+    rows = (_export_row(row) for row in query.all_rows(session, scope, filters))
     if fmt == "csv":
         body = exports.csv_stream(COLUMNS, rows)
         return _attachment(stream_with_context(body), "text/csv; charset=utf-8", "facturas.csv")

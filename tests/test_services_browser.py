@@ -1,0 +1,184 @@
+"""Monthly service bills in a real Chromium, as a newcomer tries them (#15 "done when"):
+register with the seed's fields, activate by the link read at /dev/mail, sign in, add a line
+with the code read at /dev/sms, open the bill of a past cycle (its XML valid, its PDF readable)
+and the statement of account. The mail and SMS workers run beside the server, as under
+`make run`."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.flows import text_of, wait_until
+from webapp.cfdi.xsd import validate
+from webapp.demo.services import load_history, mobile_number
+from webapp.extensions import db
+from webapp.mail import worker as mail_worker
+from webapp.mail.cli import app_sessions
+from webapp.security.captcha import store as captcha_store
+from webapp.sms import cli as sms_cli
+from webapp.sms import worker as sms_worker
+from webapp.wiring import stamping
+
+pytestmark = pytest.mark.browser
+
+EMAIL = "nueva.clienta@example.com"
+PASSWORD = "caballo bateria grapa correcta"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(DEV_MAILBOX=True)
+
+
+@pytest.fixture
+def history(app, telecom):
+    """The provider billed its last two periods (the billing run, with payments between)."""
+    with app.app_context():
+        bills = load_history(db.session, stamping(), datetime.now(UTC), months=2)
+    assert bills == 2 * telecom["accounts"]
+
+
+@pytest.fixture
+def workers(app):
+    """The mail and SMS workers in threads, delivering to the file transports the /dev
+    inboxes read."""
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=mail_worker.work, args=(app_sessions(app), app.config, 0.1, stop), daemon=True
+        ),
+        threading.Thread(
+            target=sms_worker.work,
+            args=(sms_cli.app_sessions(app), app.config, 0.1, stop),
+            daemon=True,
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    yield
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+@pytest.fixture(params=[True, False], ids=["htmx", "no-js"])
+def tab(browser, request):
+    """A fresh Chromium tab, with JavaScript (htmx) or without it (plain forms); console and
+    page errors are collected on `tab.errors`."""
+    context = browser.new_context(java_script_enabled=request.param)
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()
+
+
+def _captcha_answer(app, page) -> str:
+    token = page.locator(f'input[name="{captcha_store.TOKEN_FIELD}"]').input_value()
+    with app.app_context():
+        return captcha_store.challenge_for(token).answer
+
+
+def test_a_newcomer_registers_adds_a_line_and_opens_a_past_bill(
+    app, history, workers, tab, live_server
+):
+    page, base = tab, live_server
+    page.goto(base + "/servicios/telcel-demo/")
+    page.get_by_role("link", name="¿Nuevo? Regístrate aquí").click()
+
+    # 1.1: the seed's registration form.
+    page.get_by_label("Correo electrónico").fill(EMAIL)
+    page.get_by_label("Nombres").fill("Ingrid")
+    page.get_by_label("Apellidos").fill("Xodar Jiménez")
+    page.get_by_label("RFC", exact=True).fill("XOJI740919U48")
+    page.get_by_label("Contraseña", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirmar contraseña").fill(PASSWORD)
+    page.get_by_label(re.compile("Escriba los números")).fill(_captcha_answer(app, page))
+    page.get_by_label(re.compile("He leído y acepto")).check()
+    page.get_by_role("button", name="CONTINUAR").click()
+    expect(page.get_by_text(re.compile("Revise su correo"))).to_be_visible()
+
+    # 1.2: the activation email, read where a newcomer reads it under `make run`.
+    inbox = page.get_by_role("link", name=re.compile("Activa tu cuenta"))
+
+    def arrived() -> bool:  # the worker delivers it: reload until it is listed
+        page.goto(base + "/dev/mail")
+        return inbox.count() > 0
+
+    wait_until(arrived, "the activation email at /dev/mail")
+    inbox.click()
+    expect(page.get_by_text("Xodar Jiménez").first).to_be_visible()  # the data entered
+    assert PASSWORD not in page.content()
+    # The link names the configured BASE_URL; this server listens on a port of its own.
+    link = page.locator('a[href*="/servicios/telcel-demo/activar/"]').first.get_attribute("href")
+    page.goto(base + urlsplit(link).path)
+    page.get_by_role("button", name="Activar Cuenta").click()
+
+    # 1.3: sign in; Mis servicios.
+    expect(page.get_by_text(re.compile("Su cuenta está activa"))).to_be_visible()
+    page.locator("#contenido").get_by_role("link", name="Entrar").click()
+    page.get_by_label("RFC o correo electrónico").fill(EMAIL)
+    page.get_by_label("Contraseña", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mis servicios")
+
+    # 1.4, 2.1, 2.2: a mobile line, its code by SMS, Aceptar.
+    number = mobile_number(0)  # account 100000, whose holder gave fiscal data
+    page.get_by_role("link", name="Móvil").click()
+    page.get_by_label("Número").fill("55 8000 0000")
+    page.get_by_role("button", name="GENERAR").click()
+    code_field = page.get_by_label("CÓDIGO")
+    expect(code_field).to_be_visible()
+    assert code_field.get_attribute("inputmode") == "numeric"
+    assert code_field.get_attribute("autocomplete") == "one-time-code"
+
+    # Read the code at /dev/sms, in another tab, as the newcomer would (reloading until the
+    # worker has delivered it).
+    sms = page.context.new_page()
+    row = sms.get_by_role("row").filter(has_text=number)
+
+    def delivered() -> bool:
+        sms.goto(base + "/dev/sms")
+        return row.count() > 0
+
+    wait_until(delivered, "the SMS with the code at /dev/sms")
+    code = re.search(r"\b(\d{6})\b", row.first.inner_text()).group(1)
+    sms.close()
+
+    code_field.fill(code)
+    page.get_by_role("button", name="Aceptar").click()
+    # 2.3: the line is listed, with Consultar.
+    expect(page.get_by_text(number[3:]).first).to_be_visible()
+    page.get_by_role("link", name="Consultar").first.click()
+    expect(page.get_by_text("Plan Conecta").first).to_be_visible()
+
+    # 3.1, 3.2: Facturación → the cycles → Ver Factura of a past cycle.
+    page.get_by_role("link", name="Facturación").click()
+    ver = page.get_by_role("link", name="Ver Factura")
+    expect(ver).to_have_count(2)
+    ver.last.click()  # the older cycle
+    xml_link = page.get_by_role("link", name=re.compile("XML"))
+    pdf_link = page.get_by_role("link", name=re.compile("PDF"))
+    xml = page.request.get(base + xml_link.get_attribute("href"))
+    assert xml.ok
+    validate(xml.body())  # the stamped CFDI, valid against SAT's XSD
+    assert b"XOJI740919U48" in xml.body()
+    pdf = page.request.get(base + pdf_link.first.get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    assert "INGRID XODAR JIMENEZ" in text_of(pdf.body())
+
+    # 3.3: Estado de cuenta, top right, as a page and as a PDF.
+    page.get_by_role("link", name="Estado de cuenta").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Estado de cuenta")
+    expect(page.get_by_text(re.compile("Saldo anterior")).first).to_be_visible()
+    statement = page.get_by_role("link", name=re.compile("PDF"))
+    statement_pdf = page.request.get(base + statement.first.get_attribute("href"))
+    assert statement_pdf.ok and "Estado de cuenta" in text_of(statement_pdf.body())
+    assert page.errors == []
