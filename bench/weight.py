@@ -7,7 +7,11 @@ customer with 30 invoices from load_invoices; CSRF, captcha and compression on, 
 production) and serves it with werkzeug on a loopback port in a thread. Debian's Chromium
 (/usr/bin/chromium, headless, driven by Playwright) then loads each page in a fresh browser
 context (empty cache): home, branch, RFC step, ticket step, the invoice of a stamped ticket,
-sign-in, registration, Mi cuenta and Mis facturas (signed in, 30 invoices). A page behind a
+sign-in, registration, Mi cuenta and Mis facturas (signed in, 30 invoices). Then the monthly
+service bills (issue #15) of the demo telecom provider (load_services_demo, 50 accounts and 80
+lines, two months billed by load_history): its landing and registration as a guest, and, as the
+demo customer holding the line mobile_number(0) with the terms accepted, Mis servicios,
+Agregar línea (Móvil), Facturación, a bill (Ver Factura) and Estado de cuenta. A page behind a
 step of the flow or a sign-in is reached in another context whose cookies are copied into the
 fresh one, so its cache is empty but its session is the customer's.
 
@@ -16,8 +20,9 @@ over the wire, response headers included), summed by resource type. Each page is
 twice: the first visit (everything, htmx included) and a second visit in the same context
 (the static files, fingerprinted and immutable, should come from the cache: HTML only).
 Then the htmx fragments as the browser asks for them (ticket inline validation, the panel's
-results after a filter, "Cargar más"), with their bodies re-compressed here with gzip and br
-for comparison, and a bare Flask route's answer.
+results after a filter, "Cargar más", Facturación's cycles when a line is picked), with
+their bodies re-compressed here with gzip and br for comparison, and a bare Flask route's
+answer.
 Last, the whole flow (home → branch and RFC → ticket → invoice → PDF) under CDP network
 emulation of Slow 3G (2,000 ms latency, 50,000 B/s each way), from a fresh context, once with
 JavaScript and once without: the seconds and the round trips of each step (the requests the
@@ -53,14 +58,23 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
+from webapp import crypto  # noqa: E402
+from webapp.billing import terms  # noqa: E402
 from webapp.demo.invoices import (  # noqa: E402
     CUSTOMER_EMAIL,
     CUSTOMER_PASSWORD,
     demo_customer,
     load_invoices,
 )
+from webapp.demo.services import (  # noqa: E402
+    SLUG,
+    load_history,
+    load_services_demo,
+    mobile_number,
+)
 from webapp.extensions import db  # noqa: E402
-from webapp.models import Ticket, TicketStatus  # noqa: E402
+from webapp.models import LineHolder, ServiceBill, ServiceLine, Ticket, TicketStatus  # noqa: E402
+from webapp.wiring import stamping as app_stamping  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -85,6 +99,8 @@ RFC = "XOJI740919U48"
 HISTORY = 30  # invoices of the signed-in customer
 RECEPTOR = {"nombre": "INGRID XODAR JIMENEZ", "cp": "76028", "regimen": "612", "uso": "G03"}
 BUCKETS = {"Document": "html", "Stylesheet": "css", "Script": "js", "Image": "img"}
+SERVICES = f"/servicios/{SLUG}"  # the demo telecom provider's Mis servicios
+SERVICE_ACCOUNTS, SERVICE_LINES, BILLED_MONTHS = 50, 80, 2
 
 
 # --- The app, served on loopback ----------------------------------------------------------------
@@ -98,6 +114,40 @@ def build_app(directory: Path) -> Flask:
         db.session.commit()
         load_invoices(db.session, customer.account, HISTORY, datetime.now(UTC), seed=7)
     return app
+
+
+def load_services(app: Flask) -> dict:
+    """The demo telecom provider with two months billed; the demo customer holds the line
+    mobile_number(0) and has accepted the current terms. Answers {"line": its id, "bill": the
+    public id of its account's newest bill}."""
+    with app.app_context():
+        now, session = datetime.now(UTC), db.session
+        issuer = load_services_demo(
+            session,
+            crypto.cipher_from_config(app.config),
+            now,
+            accounts=SERVICE_ACCOUNTS,
+            lines=SERVICE_LINES,
+        ).issuer
+        load_history(session, app_stamping(), now, months=BILLED_MONTHS)
+        account = demo_customer(session, now).account
+        line = session.scalar(
+            select(ServiceLine).where(
+                ServiceLine.issuer_id == issuer.id, ServiceLine.number == mobile_number(0)
+            )
+        )
+        session.add(LineHolder(account_id=account.id, line_id=line.id, verified_at=now))
+        terms.accept(session, account.id, terms.current(session, issuer.id), now)
+        session.commit()
+        bill = session.scalar(
+            select(ServiceBill.public_id)
+            .where(ServiceBill.service_account_id == line.service_account_id)
+            .order_by(ServiceBill.period.desc())
+            .limit(1)
+        )
+        if bill is None:
+            raise RuntimeError("load_history billed nothing for the line's account")
+        return {"line": line.id, "bill": bill}
 
 
 def fresh_tickets(app: Flask, count: int) -> list[dict]:
@@ -418,6 +468,19 @@ def fragments_of_panel(meter: Meter) -> list[Fragment]:
     return [full, results, more]
 
 
+def fragments_of_bills(meter: Meter, line_id: int) -> list[Fragment]:
+    """Facturación: a line picked in the picker (a GET form; htmx swaps #ciclos)."""
+    page = meter.page
+
+    def pick():
+        page.get_by_label("Línea o cuenta").select_option(str(line_id))
+        page.get_by_role("button", name="Consultar").click()
+
+    return [
+        fragment(meter, "Facturación: a line picked (HX-Target ciclos)", pick, f"linea={line_id}")
+    ]
+
+
 class Tally:
     """Every request the app answers, as the server saw it: the round trips of a step are
     counted where they arrive, so that a download (which CDP reports as no request of the
@@ -610,7 +673,11 @@ def print_fragments(fragments: list[Fragment], bare: Weight) -> None:
         r = f.request
         body = r.wire - r.headers
         gz, br = len(gzip.compress(f.raw, 6)), len(brotli.compress(f.raw, quality=5))
-        rows = f.raw.count(b'name="f" value=') if "panel" in f.label else ""
+        rows: int | str = ""
+        if "panel" in f.label:
+            rows = f.raw.count(b'name="f" value=')
+        elif "ciclos" in f.label:
+            rows = f.raw.count(b"<li>")  # the cycles listed
         print(
             f"{f.label:<46}{r.wire:>7}{r.headers:>6}{body:>7}{len(f.raw):>7}{gz:>7}{br:>7}"
             f"{rows:>6}  {mark(r.wire, BUDGET_FRAGMENT):<10} ({r.encoding or 'identity'})"
@@ -632,6 +699,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="autofactura-weight-") as directory:
         app = build_app(Path(directory))
         tickets = fresh_tickets(app, 4)
+        held = load_services(app)
         setup = time.perf_counter() - begun
         tally = Tally(app)
         server, bare_server = Server(app), Server(bare_app())
@@ -693,6 +761,29 @@ def main() -> None:
                 weights.append(panel_weight)
                 fragments += fragments_of_panel(meter)
                 ctx.close()
+
+                # Mis servicios (issue #15), the same signed-in customer: it holds a line.
+                for label, path in (
+                    ("svc landing (guest)", f"{SERVICES}/"),
+                    ("svc registro (guest)", f"{SERVICES}/registro"),
+                ):
+                    weights.append(weigh(browser, base, label, path)[0])
+                for label, path in (
+                    ("svc Mis servicios", f"{SERVICES}/mis-servicios"),
+                    ("svc Agregar línea (MOVIL)", f"{SERVICES}/lineas/agregar?tipo=MOVIL"),
+                ):
+                    weights.append(weigh(browser, base, label, path, cookies)[0])
+                bills_weight, (ctx, _, meter) = weigh(
+                    browser, base, "svc Facturación", f"{SERVICES}/facturacion", cookies, True
+                )
+                weights.append(bills_weight)
+                fragments += fragments_of_bills(meter, held["line"])
+                ctx.close()
+                for label, path in (
+                    ("svc a bill (Ver Factura)", f"{SERVICES}/facturacion/{held['bill']}"),
+                    ("svc Estado de cuenta", f"{SERVICES}/estado-de-cuenta"),
+                ):
+                    weights.append(weigh(browser, base, label, path, cookies)[0])
                 account.close()
 
                 bare = weigh(browser, bare_server.url, "bare Flask route", "/")[0]

@@ -570,3 +570,20 @@ def telecom(app, _telecom_csd):
             "accounts": loaded.accounts,
             "lines": loaded.lines,
         }
+
+
+@pytest.fixture
+def telecom_admin(app, telecom):
+    """The email of an issuer admin of the demo telecom provider (password STAFF_PASSWORD)."""
+    from webapp.admin.staff import create_staff
+
+    with app.app_context():
+        member = create_staff(
+            db.session,
+            "admin.proveedor@example.com",
+            StaffRole.ISSUER_ADMIN,
+            db.session.get(Issuer, telecom["issuer_id"]),
+            password=STAFF_PASSWORD,
+        )
+        db.session.commit()
+        return member.email

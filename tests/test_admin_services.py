@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from webapp.demo.services import BILLING_BRANCH, contract_number, mobile_number
-from webapp.demo.staff import STAFF_PASSWORD
 from webapp.extensions import db
 from webapp.models import (
     AccountStatus,
@@ -22,7 +21,6 @@ from webapp.models import (
     ServiceAccount,
     ServiceBill,
     ServiceLine,
-    StaffRole,
     Ticket,
 )
 
@@ -30,26 +28,8 @@ URL = "/admin/servicios/cuentas"
 
 
 @pytest.fixture
-def provider_admin(app, telecom):
-    """The email of an issuer admin of the demo telecom (password STAFF_PASSWORD)."""
-    from webapp.admin.staff import create_staff
-
-    with app.app_context():
-        issuer = db.session.get(Issuer, telecom["issuer_id"])
-        member = create_staff(
-            db.session,
-            "admin.proveedor@example.com",
-            StaffRole.ISSUER_ADMIN,
-            issuer,
-            password=STAFF_PASSWORD,
-        )
-        db.session.commit()
-        return member.email
-
-
-@pytest.fixture
-def signed_in(client, provider_admin, admin_login):
-    admin_login(client, provider_admin)
+def signed_in(client, telecom_admin, admin_login):
+    admin_login(client, telecom_admin)
     return client
 
 

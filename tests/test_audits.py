@@ -17,18 +17,15 @@ from sqlalchemy import select
 
 from tests.flows import PASSWORD, RECEPTOR, RFC, start, ticket_data, verified_account
 from tests.flows import sign_in as client_sign_in
-from webapp.admin.staff import create_staff
 from webapp.billing import terms
 from webapp.demo.services import load_history, mobile_number
 from webapp.demo.staff import STAFF_PASSWORD as PASSWORD_STAFF
 from webapp.extensions import db
 from webapp.models import (
     Account,
-    Issuer,
     LineHolder,
     ServiceBill,
     ServiceLine,
-    StaffRole,
     utcnow,
 )
 from webapp.wiring import stamping
@@ -54,7 +51,7 @@ def _cookies(client) -> dict[str, str]:
 
 
 @pytest.fixture
-def audited(app, client, demo, staff, telecom):
+def audited(app, client, demo, staff, telecom, telecom_admin):
     """Every kind of page: name -> (path, expected status, HTML, cookies of that moment)."""
     pages = {}
 
@@ -127,13 +124,6 @@ def audited(app, client, demo, staff, telecom):
             select(ServiceBill).where(ServiceBill.service_account_id == line.service_account_id)
         )
         bill_id, line_id, period = bill.public_id, line.id, bill.period
-        create_staff(
-            db.session,
-            "admin.proveedor@example.com",
-            StaffRole.ISSUER_ADMIN,
-            db.session.get(Issuer, telecom["issuer_id"]),
-            password=PASSWORD_STAFF,
-        )
         db.session.commit()
     services = "/servicios/telcel-demo"
     take("services: landing", guest, f"{services}/")
@@ -147,7 +137,7 @@ def audited(app, client, demo, staff, telecom):
     take("services: Estado de cuenta", client, f"{services}/estado-de-cuenta")
     provider = app.test_client()
     response = provider.post(
-        "/admin/entrar", data={"email": "admin.proveedor@example.com", "password": PASSWORD_STAFF}
+        "/admin/entrar", data={"email": telecom_admin, "password": PASSWORD_STAFF}
     )
     assert response.status_code == 303
     take("admin: service accounts", provider, "/admin/servicios/cuentas")

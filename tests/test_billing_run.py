@@ -407,26 +407,10 @@ def test_command_refuses_what_cannot_run(app, telecom):
 # --- The back office ------------------------------------------------------------------------------
 
 
-def _services_admin(app, telecom) -> str:
-    from webapp.admin.staff import create_staff
-
-    with app.app_context():
-        issuer = db.session.get(Issuer, telecom["issuer_id"])
-        member = create_staff(
-            db.session,
-            "admin.telcel@example.com",
-            StaffRole.ISSUER_ADMIN,
-            issuer,
-            password=STAFF_PASSWORD,
-        )
-        db.session.commit()
-        return member.email
-
-
 def test_back_office_button_starts_the_run_and_shows_its_progress(
-    app, client, telecom, admin_login
+    app, client, telecom_admin, admin_login
 ):
-    admin_login(client, _services_admin(app, telecom))
+    admin_login(client, telecom_admin)
     page = client.get("/admin/servicios/facturacion")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -456,8 +440,8 @@ def test_back_office_button_starts_the_run_and_shows_its_progress(
     assert f">{LAST}</a>" in listing and '<progress class="bar" value="12" max="12"' in listing
 
 
-def test_back_office_running_stale_and_refusals(app, client, telecom, admin_login):
-    admin_login(client, _services_admin(app, telecom))
+def test_back_office_running_stale_and_refusals(app, client, telecom, telecom_admin, admin_login):
+    admin_login(client, telecom_admin)
     with app.app_context():
         now = datetime.now(UTC)
         db.session.add_all(

@@ -10,35 +10,16 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp.billing import csvfile
-from webapp.demo.staff import STAFF_PASSWORD
 from webapp.extensions import db
-from webapp.models import Charge, Issuer, Payment, ServiceAccount, ServiceLine, StaffRole
+from webapp.models import Charge, Payment, ServiceAccount, ServiceLine
 
 URL = "/admin/servicios/cargar"
 ACCOUNTS = ",".join(csvfile.ACCOUNTS.columns)
 
 
 @pytest.fixture
-def provider_admin(app, telecom):
-    """The email of an issuer admin of the demo telecom (password STAFF_PASSWORD)."""
-    from webapp.admin.staff import create_staff
-
-    with app.app_context():
-        issuer = db.session.get(Issuer, telecom["issuer_id"])
-        member = create_staff(
-            db.session,
-            "admin.proveedor@example.com",
-            StaffRole.ISSUER_ADMIN,
-            issuer,
-            password=STAFF_PASSWORD,
-        )
-        db.session.commit()
-        return member.email
-
-
-@pytest.fixture
-def signed_in(client, provider_admin, admin_login):
-    admin_login(client, provider_admin)
+def signed_in(client, telecom_admin, admin_login):
+    admin_login(client, telecom_admin)
     return client
 
 

@@ -400,7 +400,11 @@ def upgrade() -> None:
     with op.batch_alter_table("invoice", schema=None) as batch_op:
         batch_op.add_column(sa.Column("service_account_id", sa.Integer(), nullable=True))
         batch_op.create_index(
-            batch_op.f("ix_invoice_service_account_id"), ["service_account_id"], unique=False
+            "ix_invoice_service_account_id",
+            ["service_account_id"],
+            unique=False,
+            sqlite_where=sa.text("service_account_id IS NOT NULL"),
+            postgresql_where=sa.text("service_account_id IS NOT NULL"),
         )
         batch_op.create_foreign_key(
             batch_op.f("fk_invoice_service_account_id_service_account"),
@@ -432,7 +436,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_invoice_service_account_id_service_account"), type_="foreignkey"
         )
-        batch_op.drop_index(batch_op.f("ix_invoice_service_account_id"))
+        batch_op.drop_index("ix_invoice_service_account_id")
         batch_op.drop_column("service_account_id")
 
     with op.batch_alter_table("account", schema=None) as batch_op:

@@ -117,7 +117,7 @@ def imports():
     form = UploadForm()
     if request.method == "POST" and form.validate_on_submit():
         upload = request.files.get(form.file.name)
-        error, data = _read_upload(upload)
+        error, data = read_upload(upload)
         if error is None:
             try:
                 report = csvfile.import_csv(
@@ -153,7 +153,7 @@ def imports():
     return _page(form)
 
 
-def _read_upload(upload) -> tuple[str | None, bytes]:
+def read_upload(upload) -> tuple[str | None, bytes]:
     if upload is None or not upload.filename:
         return _("Elija un archivo CSV."), b""
     name = upload.filename.lower()
@@ -212,7 +212,7 @@ def import_report(public_id: str):
         data = {"rows": data}
     rows = [row for row in data.get("rows", []) if isinstance(row, dict)]
     for row in rows:
-        row["message"] = _row_message(row)
+        row["message"] = row_message(row)
     return render(
         "admin/imports_report.html",
         "content",
@@ -223,7 +223,7 @@ def import_report(public_id: str):
     )
 
 
-def _row_message(row: dict) -> str:
+def row_message(row: dict) -> str:
     """A report row's notes in the reader's language; reports stored before notes existed
     (or a note that no longer fits its translation) read as stored, in Spanish."""
     stored = str(row.get("message") or "")

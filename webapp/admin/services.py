@@ -28,7 +28,7 @@ from wtforms.fields.choices import SelectChoice
 
 from webapp.admin import bp, scope
 from webapp.admin.auth import staff_required
-from webapp.admin.imports import MAX_BYTES, _read_upload, _row_message
+from webapp.admin.imports import MAX_BYTES, read_upload, row_message
 from webapp.billing import catalog, csvfile
 from webapp.extensions import db
 from webapp.htmx import render
@@ -257,7 +257,7 @@ def services_import():
             form.tipo.errors = [_("Elija qué contiene el archivo.")]
             return _upload_page(form, 422)
         upload = request.files.get(form.file.name)
-        error, data = _read_upload(upload)
+        error, data = read_upload(upload)
         if error is None:
             try:
                 report = csvfile.import_csv(
@@ -273,7 +273,7 @@ def services_import():
                         "row": r.row,
                         "key": r.key,
                         "status": r.status,
-                        "message": _row_message(
+                        "message": row_message(
                             {"message": r.message, "notes": [n.as_dict() for n in r.notes]}
                         ),
                     }

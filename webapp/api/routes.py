@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, g, request, url_for
@@ -46,7 +47,7 @@ def json_response(body: dict, status: int, headers: dict | None = None) -> Respo
 
 def errors_response(errors: list[FieldError], status: int, **extra) -> Response:
     """`{"errors": [...]}` with the messages in the request's language (Spanish by default)."""
-    return json_response({"errors": _dicts(errors), **extra}, status)
+    return json_response({"errors": error_dicts(errors), **extra}, status)
 
 
 def _unauthorized(message: str, invalid: bool) -> Response:
@@ -128,6 +129,13 @@ api_limit = limiter.shared_limit(
 @api_limit
 def push_tickets():
     issuer_id = g.api_key.issuer_id
+    return push_once(issuer_id, lambda payload: _push(issuer_id, payload))
+
+
+def push_once(issuer_id: int, push: Callable[[object], Response]) -> Response:
+    """Parse the JSON body and answer `push(payload)`, with the Idempotency-Key rules of
+    every write of the API: a key seen before replays its first answer (or is a 422 with
+    another body); two requests with one key at the same moment get the same answer."""
     key = request.headers.get(idempotency.HEADER)
     if key is not None and (problem := idempotency.check_key(key)):
         return errors_response([FieldError(idempotency.HEADER, problem)], 400)
@@ -145,7 +153,7 @@ def push_tickets():
         if stored is not None:
             return idempotency.replay(stored, method_path, body_hash)
 
-    response = parsed if isinstance(parsed, Response) else _push(issuer_id, payload)
+    response = parsed if isinstance(parsed, Response) else push(payload)
     if key is None:
         db.session.commit()
         return response
@@ -198,14 +206,16 @@ def _push_batch(payload: dict, find, now: datetime) -> Response:
         prefix = f"tickets[{index}]"
         parsed = parse_ticket(item, find, now=now, prefix=prefix)
         if parsed.ticket is None:
-            results.append({"index": index, "outcome": "rejected", "errors": _dicts(parsed.errors)})
+            results.append(
+                {"index": index, "outcome": "rejected", "errors": error_dicts(parsed.errors)}
+            )
             all_errors.extend(parsed.errors)
             counts["rejected"] += 1
             continue
         result = ingest_ticket(db.session, parsed.ticket, prefix=prefix)
         entry = {"index": index, "outcome": result.outcome.value}
         if result.outcome is Outcome.CONFLICT:
-            entry["errors"] = _dicts(result.errors)
+            entry["errors"] = error_dicts(result.errors)
             all_errors.extend(result.errors)
             counts["rejected"] += 1
         else:
@@ -215,11 +225,11 @@ def _push_batch(payload: dict, find, now: datetime) -> Response:
     status = 201 if counts["created"] else 200 if not counts["rejected"] else 422
     body = {**counts, "results": results}
     if all_errors:
-        body["errors"] = _dicts(all_errors)
+        body["errors"] = error_dicts(all_errors)
     return json_response(body, status)
 
 
-def _dicts(errors: list[FieldError]) -> list[dict]:
+def error_dicts(errors: list[FieldError]) -> list[dict]:
     return [e.as_dict(translate=gettext) for e in errors]
 
 

@@ -8,25 +8,22 @@ A key of a retail issuer (kind "retail") is answered 403: these are a service pr
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
-from flask import Response, current_app, g, request, url_for
-from sqlalchemy.exc import IntegrityError
+from flask import Response, g, url_for
 from sqlalchemy.orm import Session
 
-from webapp.api import bp, idempotency
+from webapp.api import bp
 from webapp.api.openapi import MAX_BATCH
 from webapp.api.routes import (
     BAD_BATCH,
     UNKNOWN_FIELD,
-    _dicts,
-    _parse_body,
     api_limit,
+    error_dicts,
     errors_response,
     json_response,
+    push_once,
 )
 from webapp.billing import catalog
 from webapp.billing.catalog import Outcome
@@ -78,41 +75,10 @@ def _services_issuer() -> Issuer | Response:
 
 
 def _handle(kind: Kind) -> Response:
-    """The Idempotency-Key dance of POST /tickets around storing `kind`'s payload."""
     issuer = _services_issuer()
     if isinstance(issuer, Response):
         return issuer
-    key = request.headers.get(idempotency.HEADER)
-    if key is not None and (problem := idempotency.check_key(key)):
-        return errors_response([FieldError(idempotency.HEADER, problem)], 400)
-    raw = request.get_data(cache=False)
-    parsed = _parse_body(raw)
-    if isinstance(parsed, Response):
-        payload, body_hash = None, hashlib.sha256(raw).hexdigest()
-    else:
-        payload, body_hash = parsed
-    method_path = f"{request.method} {request.path}"
-    if key is not None:
-        hours = current_app.config["API_IDEMPOTENCY_HOURS"]
-        idempotency.forget_before(db.session, datetime.now(UTC) - timedelta(hours=hours))
-        stored = idempotency.find(db.session, issuer.id, key)
-        if stored is not None:
-            return idempotency.replay(stored, method_path, body_hash)
-
-    response = parsed if isinstance(parsed, Response) else _push(kind, issuer, payload)
-    if key is None:
-        db.session.commit()
-        return response
-    try:
-        idempotency.store(db.session, issuer.id, key, method_path, body_hash, response)
-        db.session.commit()
-    except IntegrityError:  # the same key, sent at the same moment: the first one won
-        db.session.rollback()
-        stored = idempotency.find(db.session, issuer.id, key)
-        if stored is None:  # pragma: no cover (the constraint that failed names it)
-            raise
-        return idempotency.replay(stored, method_path, body_hash)
-    return response
+    return push_once(issuer.id, lambda payload: _push(kind, issuer, payload))
 
 
 def _push(kind: Kind, issuer: Issuer, payload: object) -> Response:
@@ -148,14 +114,14 @@ def _push_batch(kind: Kind, issuer: Issuer, payload: dict) -> Response:
             entry["item"] = kind.as_json(db.session, result.row)
             counts[result.outcome.value] += 1
         else:
-            entry["errors"] = _dicts(result.errors)
+            entry["errors"] = error_dicts(result.errors)
             all_errors.extend(result.errors)
             counts["rejected"] += 1
         results.append(entry)
     status = 422 if counts["rejected"] == len(items) else 201 if counts["created"] else 200
     body = {**counts, "results": results}
     if all_errors:
-        body["errors"] = _dicts(all_errors)
+        body["errors"] = error_dicts(all_errors)
     return json_response(body, status)
 
 

@@ -32,13 +32,8 @@ from webapp.billing.catalog import Outcome
 from webapp.fiscal.rfc import normalize_rfc
 from webapp.i18n_marker import N_
 from webapp.models import Issuer
+from webapp.tickets import csvfile as tickets_csv
 from webapp.tickets.csvfile import (
-    BAD_CSV,
-    EMPTY,
-    MISSING_COLUMNS,
-    NOT_UTF8,
-    TOO_MANY_ROWS,
-    UNKNOWN_COLUMN,
     CsvError,
     Note,
 )
@@ -295,39 +290,9 @@ def sample_csv(layout: Layout) -> str:
 
 
 def read_rows(layout: Layout, data: bytes) -> list[tuple[int, dict[str, str]]]:
-    """(row number as a spreadsheet shows it, {column: value}) for each non-empty data row."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CsvError(NOT_UTF8) from exc
-    if not text.strip():
-        raise CsvError(EMPTY)
-    first = text.splitlines()[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        names = [name.strip().lower() for name in next(reader)]
-        unknown = [name for name in names if name and name not in layout.columns]
-        if unknown:
-            raise CsvError(UNKNOWN_COLUMN, column=", ".join(n[:40] for n in unknown[:5]))
-        missing = [c for c in layout.columns if c not in names and c not in layout.optional]
-        if missing:
-            raise CsvError(MISSING_COLUMNS, columns=", ".join(missing))
-        rows = []
-        for values in reader:
-            if not any(v.strip() for v in values):
-                continue
-            if len(rows) >= MAX_ROWS:
-                raise CsvError(TOO_MANY_ROWS, n=str(MAX_ROWS))
-            row = {
-                name: (values[i].strip() if i < len(values) else "")
-                for i, name in enumerate(names)
-                if name
-            }
-            rows.append((reader.line_num, row))
-    except csv.Error as exc:
-        raise CsvError(BAD_CSV, error=str(exc)) from exc
-    return rows
+    """(row number as a spreadsheet shows it, {column: value}) for each non-empty data row,
+    read as the tickets' CSV is (encoding, delimiter, limits), with the layout's columns."""
+    return tickets_csv.read_rows(data, layout.columns, layout.optional)
 
 
 def _present(row: dict[str, str], columns) -> dict[str, str]:

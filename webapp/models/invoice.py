@@ -97,6 +97,15 @@ class Invoice(Base):
         Index("ix_invoice_branch_id_fecha_id", "branch_id", "fecha", "id"),
         # Reconcile (stuck states by age) and the back office's counters by state.
         Index("ix_invoice_status_updated_at", "status", "updated_at"),
+        # The bills of the service accounts whose lines a customer holds (their panel).
+        # Partial: the planner's statistics then count bills only, not every ticket invoice
+        # (whose NULLs would make the index look useless next to a table scan).
+        Index(
+            "ix_invoice_service_account_id",
+            "service_account_id",
+            sqlite_where=text("service_account_id IS NOT NULL"),
+            postgresql_where=text("service_account_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,7 +179,7 @@ class Invoice(Base):
     # A service bill's invoice (webapp.billing): the service account it bills, so the panel
     # shows it to every account holding a verified line of it.
     service_account_id: Mapped[int | None] = mapped_column(
-        ForeignKey("service_account.id", ondelete="SET NULL"), index=True
+        ForeignKey("service_account.id", ondelete="SET NULL")
     )
 
     issuer: Mapped[Issuer] = relationship()

@@ -204,8 +204,11 @@ def _decode(data: bytes) -> str:
         raise CsvError(NOT_UTF8) from exc
 
 
-def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
-    """(row number as a spreadsheet shows it, {column: value}) for each non-empty data row."""
+def read_rows(
+    data: bytes, columns: tuple[str, ...] = COLUMNS, optional=OPTIONAL
+) -> list[tuple[int, dict[str, str]]]:
+    """(row number as a spreadsheet shows it, {column: value}) for each non-empty data row of
+    a CSV whose header names `columns` (all but the `optional` ones) and no other."""
     text = _decode(data)
     if not text.strip():
         raise CsvError(EMPTY)
@@ -215,10 +218,10 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
     try:
         header = next(reader)
         names = [name.strip().lower() for name in header]
-        unknown = [name for name in names if name and name not in COLUMNS]
+        unknown = [name for name in names if name and name not in columns]
         if unknown:
-            raise CsvError(UNKNOWN_COLUMN, column=", ".join(unknown[:5]))
-        missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
+            raise CsvError(UNKNOWN_COLUMN, column=", ".join(n[:40] for n in unknown[:5]))
+        missing = [c for c in columns if c not in names and c not in optional]
         if missing:
             raise CsvError(MISSING_COLUMNS, columns=", ".join(missing))
         rows = []
