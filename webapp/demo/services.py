@@ -114,10 +114,12 @@ def load_services_demo(
     accounts: int = 500,
     lines: int = 800,
     csd: tuple[bytes, bytes, str] | None = None,
+    holder_emails: bool = True,
 ) -> ServicesDemo:
     """Create the demo telecom provider unless it exists; commits. `lines` ≥ `accounts`:
     every account has one line, the rest go to accounts at random (families, home + mobile).
-    `csd`: the provider's test CSD (`new_csd`), made here when not given."""
+    `csd`: the provider's test CSD (`new_csd`), made here when not given. `holder_emails`:
+    the holders with fiscal data have an address their invoices are emailed to."""
     if existing := services_issuer(session):
         return ServicesDemo(False, existing, *_counts(session, existing))
     now = now or datetime.now(UTC)
@@ -196,7 +198,7 @@ def load_services_demo(
                 "fiscal_cp": cp,
                 "fiscal_regimen": regimen,
                 "fiscal_uso": uso,
-                "email": f"cliente{i}@example.com",
+                "email": f"cliente{i}@example.com" if holder_emails else None,
             }
         account_rows.append(row)
     account_ids = session.scalars(
