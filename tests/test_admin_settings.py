@@ -343,9 +343,16 @@ def test_brand_colour_and_logo_served(app, client, staff, admin_login):
     assert logo.status_code == 200 and logo.mimetype == "image/png"
     assert logo.headers["X-Content-Type-Options"] == "nosniff"
     assert logo.data == PNG_1PX and logo.headers.get("ETag")
-    # The customer's pages of that issuer link both.
+    # The customer's pages of that issuer link both; the stylesheet at an address naming its
+    # colour, which the browser keeps without asking again.
     page = client.get("/facturar/demo/").get_data(as_text=True)
-    assert "/marca/demo.css" in page and "/marca/demo/logo" in page
+    assert "/marca/demo.css?v=1f4e79" in page and "/marca/demo/logo" in page
+    kept = client.get("/marca/demo.css?v=1f4e79")
+    assert (
+        "immutable" in kept.headers["Cache-Control"]
+        and "max-age=31536000" in (kept.headers["Cache-Control"])
+    )
+    assert "immutable" not in client.get("/marca/demo.css?v=000000").headers["Cache-Control"]
     # Another issuer's pages do not.
     assert "/marca/demo" not in client.get("/facturar/otro/").get_data(as_text=True)
     assert client.get("/marca/otro/logo").status_code == 404

@@ -188,9 +188,18 @@ def _cached(response: Response, data: bytes) -> Response:
 
 @bp.get("/<slug>.css")
 def stylesheet(slug: str):
+    """The issuer's colour. At the address the pages link (`?v=` the colour itself) it never
+    changes, so the browser keeps it (no request per page on a slow network); any other
+    address revalidates."""
     color = _issuer(slug).brand_color
     body = f":root{{--accent:{color}}}\n" if color and COLOR.fullmatch(color) else "\n"
-    return _cached(Response(body, mimetype="text/css"), body.encode())
+    response = Response(body, mimetype="text/css")
+    if color and request.args.get("v") == color[1:]:
+        response.cache_control.public = True
+        response.cache_control.max_age = 365 * 24 * 3600
+        response.cache_control.immutable = True
+        return response
+    return _cached(response, body.encode())
 
 
 @bp.get("/<slug>/logo")
