@@ -53,6 +53,17 @@ from webapp.security import passwords
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, leave out the tests that never touch the app's database (marked
+    `database_free`): they ran the same on SQLite."""
+    if not POSTGRES_URL:
+        return
+    kept = [item for item in items if item.get_closest_marker("database_free") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 def pytest_report_header(config):
     backend = "PostgreSQL (TEST_DATABASE_URL)" if POSTGRES_URL else "SQLite"
     return f"autofactura database backend: {backend}"

@@ -42,6 +42,8 @@ from webapp.security.captcha.challenge import (
     speak,
 )
 
+pytestmark = pytest.mark.database_free  # the same on both databases: run once
+
 CHALLENGES = 200  # the count; fewer than 5 % may be read: at most 9
 UNDISGUISED = 20  # enough to show the attackers work
 

@@ -18,6 +18,8 @@ from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.cfdi.pdf import format_total, render_html
 from webapp.cfdi.xsd import InvalidCfdi
 
+pytestmark = pytest.mark.database_free  # the same on both databases: run once
+
 NS = {"cfdi": "http://www.sat.gob.mx/cfd/4", "tfd": "http://www.sat.gob.mx/TimbreFiscalDigital"}
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from webapp.config import ROOT
 
+pytestmark = pytest.mark.database_free  # the same on both databases: run once
+
 _spec = importlib.util.spec_from_file_location(
     "audit_dependencies", ROOT / "scripts/audit_dependencies.py"
 )

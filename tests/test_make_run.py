@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.flows import PATIENCE, RFC, free_port, wait_until
+
+pytestmark = pytest.mark.database_free  # the same on both databases: run once
 
 ROOT = Path(__file__).resolve().parent.parent
 
