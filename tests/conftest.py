@@ -54,11 +54,12 @@ POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
 
 def pytest_collection_modifyitems(config, items):
-    """On PostgreSQL, leave out the tests that never touch the app's database (marked
-    `database_free`): they ran the same on SQLite."""
+    """On PostgreSQL, leave out the tests whose outcome does not depend on the database
+    (marked `run_once`: no database, or audits of markup and of the network): they ran the
+    same on SQLite."""
     if not POSTGRES_URL:
         return
-    kept = [item for item in items if item.get_closest_marker("database_free") is None]
+    kept = [item for item in items if item.get_closest_marker("run_once") is None]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

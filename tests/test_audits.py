@@ -39,6 +39,9 @@ VNU = ROOT / "audit/node_modules/vnu-jar/build/dist/vnu.jar"
 HTMX_ATTRIBUTES = "Attribute “hx-[a-z-]+” not allowed on element .*"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
+# The markup is the same on both databases: audited once, on SQLite.
+pytestmark = pytest.mark.run_once
+
 needs_tools = pytest.mark.skipif(
     not AXE.exists() or not VNU.exists(),
     reason="audit tools missing: run `npm ci --prefix audit` (make test does)",

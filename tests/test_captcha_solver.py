@@ -42,7 +42,7 @@ from webapp.security.captcha.challenge import (
     speak,
 )
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 CHALLENGES = 200  # the count; fewer than 5 % may be read: at most 9
 UNDISGUISED = 20  # enough to show the attackers work

@@ -24,7 +24,7 @@ from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.pac.sandbox import RFC_PROV_CERTIF, SandboxPac
 from webapp.cfdi.testcsd import make_test_csd
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 NS = {
     "cfdi": "http://www.sat.gob.mx/cfd/4",

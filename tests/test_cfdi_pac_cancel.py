@@ -15,7 +15,7 @@ from webapp.cfdi.draft import GlobalInfo
 from webapp.cfdi.pac import CancelResult, Pac, PacError
 from webapp.cfdi.pac.sandbox import SandboxPac
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 BIG = (replace(samples.lines(4)[3], quantity=Decimal("100")),)  # about 4,500 MXN
 _folio = iter(range(1, 10**6))

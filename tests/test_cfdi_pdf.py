@@ -18,7 +18,7 @@ from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.cfdi.pdf import format_total, render_html
 from webapp.cfdi.xsd import InvalidCfdi
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 NS = {"cfdi": "http://www.sat.gob.mx/cfd/4", "tfd": "http://www.sat.gob.mx/TimbreFiscalDigital"}
 

@@ -13,7 +13,7 @@ import pytest
 
 from webapp.config import ROOT
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 _spec = importlib.util.spec_from_file_location(
     "audit_dependencies", ROOT / "scripts/audit_dependencies.py"

@@ -15,7 +15,7 @@ import requests
 
 from tests.flows import PATIENCE, RFC, free_port, wait_until
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 ROOT = Path(__file__).resolve().parent.parent
 

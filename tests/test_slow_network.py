@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.run_once]  # a network audit: once
 
 SLOW_3G = {
     "offline": False,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from webapp.sri import access_key
 from webapp.sri.access_key import InvalidAccessKey
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 # An authorised production factura (numeroAutorizacion = claveAcceso) published in an SRI
 # autorización answer, repository aftelenchana/wspcompu, controladores/visor.php:

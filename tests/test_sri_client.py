@@ -35,7 +35,7 @@ from webapp.sri.client import (
     SriUnreachable,
 )
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 ECUADOR = timezone(timedelta(hours=-5))
 

@@ -23,7 +23,7 @@ from webapp.sri.factura import (
 )
 from webapp.sri.xsd import DS, InvalidComprobante, validate
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 D = Decimal
 RUC = "1792060346001"

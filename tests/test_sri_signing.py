@@ -26,7 +26,7 @@ from webapp.sri.p12 import P12_PROBLEMS, P12Error, certificate_ruc, load_p12
 from webapp.sri.signing import SigningError, sign
 from webapp.sri.testp12 import TEST_AUTHORITY, make_test_p12
 
-pytestmark = pytest.mark.database_free  # the same on both databases: run once
+pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 RUC = "1790012345001"
 OTHER_RUC = "0992345678001"

@@ -15,6 +15,7 @@
 - `factura`: the invoice as dataclasses with Decimal money, its totals and its XML.
 - `xsd`: SRI's factura schema, vendored (see `xsd/ORIGIN.md`), and `validate`.
 
-The signing certificate (`p12`), the XAdES-BES signature, SRI's web services and the RIDE
-are other modules of this package or of the app.
+Also: `p12` (the signing certificate's checks; `testp12` makes a test one), `signing` (the
+XAdES-BES signature), `client` (SRI's offline web services) and `ride` (the RIDE, the printed
+representation, with the clave de acceso as a Code 128 barcode).
 """

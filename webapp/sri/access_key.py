@@ -80,7 +80,7 @@ class AccessKey:
         return digits + check_digit(digits)
 
 
-def _digits(value: str | int, size: int, name: str) -> str:
+def digits(value: str | int, size: int, name: str) -> str:
     """`value` as exactly `size` digits; an int is zero-padded, a string must already be."""
     if isinstance(value, bool):
         raise InvalidAccessKey(f"{name}: se esperaba un número")
@@ -124,14 +124,14 @@ def build(
     """
     key = AccessKey(
         fecha=fecha,
-        cod_doc=_digits(cod_doc, 2, "tipo de comprobante"),
-        ruc=_digits(ruc, 13, "RUC"),
-        ambiente=_digits(ambiente, 1, "ambiente"),
-        estab=_digits(estab, 3, "establecimiento"),
-        pto_emi=_digits(pto_emi, 3, "punto de emisión"),
-        secuencial=_digits(secuencial, 9, "secuencial"),
-        codigo_numerico=_digits(codigo_numerico, 8, "código numérico"),
-        tipo_emision=_digits(tipo_emision, 1, "tipo de emisión"),
+        cod_doc=digits(cod_doc, 2, "tipo de comprobante"),
+        ruc=digits(ruc, 13, "RUC"),
+        ambiente=digits(ambiente, 1, "ambiente"),
+        estab=digits(estab, 3, "establecimiento"),
+        pto_emi=digits(pto_emi, 3, "punto de emisión"),
+        secuencial=digits(secuencial, 9, "secuencial"),
+        codigo_numerico=digits(codigo_numerico, 8, "código numérico"),
+        tipo_emision=digits(tipo_emision, 1, "tipo de emisión"),
     )
     return str(_check_parts(key))
 

@@ -111,7 +111,7 @@ class Factura:
     @property
     def numero(self) -> str:
         """estab-ptoEmi-secuencial, as printed on the RIDE."""
-        return f"{self.estab}-{self.pto_emi}-{_secuencial(self.secuencial)}"
+        return f"{self.estab}-{self.pto_emi}-{secuencial_text(self.secuencial)}"
 
 
 @dataclass(frozen=True)
@@ -244,9 +244,9 @@ def _required(value: str | None, limit: int, name: str) -> str:
     return text
 
 
-def _secuencial(value: int | str) -> str:
+def secuencial_text(value: int | str) -> str:
     try:
-        return keys._digits(value, 9, "secuencial")
+        return keys.digits(value, 9, "secuencial")
     except keys.InvalidAccessKey as exc:
         raise FacturaError(str(exc)) from None
 
@@ -284,7 +284,7 @@ def _check_emisor(emisor: Emisor) -> None:
         raise FacturaError("agente de retención: el número de resolución tiene hasta 8 dígitos")
 
 
-def _check_key(factura: Factura, clave: str, estab: str, pto_emi: str, secuencial: str) -> None:
+def check_key(factura: Factura, clave: str, estab: str, pto_emi: str, secuencial: str) -> None:
     try:
         parts = keys.parse(clave)
     except keys.InvalidAccessKey as exc:
@@ -303,7 +303,7 @@ def _check_key(factura: Factura, clave: str, estab: str, pto_emi: str, secuencia
         raise FacturaError(f"la clave de acceso no corresponde a la factura: {', '.join(wrong)}")
 
 
-def _campos_adicionales(factura: Factura) -> list[tuple[str, str]]:
+def campos_adicionales(factura: Factura) -> list[tuple[str, str]]:
     campos = [
         (clean_text(nombre, 300), clean_text(valor, 300))
         for nombre, valor in factura.info_adicional
@@ -330,8 +330,8 @@ def build_xml(factura: Factura, clave_acceso: str) -> bytes:
         raise FacturaError(f"ambiente desconocido: {factura.ambiente}")
     estab = _code(factura.estab, "establecimiento")
     pto_emi = _code(factura.pto_emi, "punto de emisión")
-    secuencial = _secuencial(factura.secuencial)
-    _check_key(factura, clave_acceso, estab, pto_emi, secuencial)
+    secuencial = secuencial_text(factura.secuencial)
+    check_key(factura, clave_acceso, estab, pto_emi, secuencial)
     figures = totals(factura.lineas)
     try:
         identificacion = catalogs.validate_identification(
@@ -432,7 +432,7 @@ def build_xml(factura: Factura, clave_acceso: str) -> bytes:
         _sub(impuesto, "baseImponible", str(line.subtotal))
         _sub(impuesto, "valor", str(line.iva))
 
-    campos = _campos_adicionales(factura)
+    campos = campos_adicionales(factura)
     if campos:
         adicional = _sub(root, "infoAdicional")
         for nombre, valor in campos:
