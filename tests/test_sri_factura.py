@@ -17,6 +17,7 @@ from webapp.sri.factura import (
     FacturaError,
     Linea,
     Pago,
+    access_key_of,
     build_xml,
     clean_text,
     totals,
@@ -74,15 +75,7 @@ def _factura(**changes) -> Factura:
 
 
 def _key(factura: Factura) -> str:
-    return access_key.build(
-        fecha=factura.fecha_emision,
-        ruc=factura.emisor.ruc,
-        ambiente=factura.ambiente,
-        estab=factura.estab,
-        pto_emi=factura.pto_emi,
-        secuencial=factura.secuencial,
-        codigo_numerico="12345678",
-    )
+    return access_key_of(factura, codigo_numerico="12345678")
 
 
 def _build(factura: Factura) -> tuple[bytes, etree._Element]:

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from tests.flows import text_of
 from webapp.sri import access_key, catalogs
-from webapp.sri.factura import Comprador, Emisor, Factura, FacturaError, Linea, Pago
+from webapp.sri.factura import Comprador, Emisor, Factura, FacturaError, Linea, Pago, access_key_of
 from webapp.sri.ride import SANDBOX_MARK, barcode_png, render_html, render_ride
 
 pytestmark = pytest.mark.run_once  # the same on both databases: run once
@@ -67,15 +67,7 @@ def _factura(**changes) -> Factura:
 
 
 def _key(factura: Factura) -> str:
-    return access_key.build(
-        fecha=factura.fecha_emision,
-        ruc=factura.emisor.ruc,
-        ambiente=factura.ambiente,
-        estab=factura.estab,
-        pto_emi=factura.pto_emi,
-        secuencial=factura.secuencial,
-        codigo_numerico="12345678",
-    )
+    return access_key_of(factura, codigo_numerico="12345678")
 
 
 def _ride(factura: Factura, paper: str = "A4") -> tuple[str, bytes]:

@@ -284,6 +284,20 @@ def _check_emisor(emisor: Emisor) -> None:
         raise FacturaError("agente de retención: el número de resolución tiene hasta 8 dígitos")
 
 
+def access_key_of(factura: Factura, codigo_numerico: str | None = None) -> str:
+    """The factura's clave de acceso (codDoc 01, tipo de emisión normal), with `codigo_numerico`
+    or a new random one: store the key when first built, it cannot be rebuilt."""
+    return keys.build(
+        fecha=factura.fecha_emision,
+        ruc=factura.emisor.ruc,
+        ambiente=factura.ambiente,
+        estab=factura.estab,
+        pto_emi=factura.pto_emi,
+        secuencial=factura.secuencial,
+        codigo_numerico=codigo_numerico or keys.new_codigo_numerico(),
+    )
+
+
 def check_key(factura: Factura, clave: str, estab: str, pto_emi: str, secuencial: str) -> None:
     try:
         parts = keys.parse(clave)
