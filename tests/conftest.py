@@ -148,6 +148,7 @@ def make_app(database_url, tmp_path, test_sandbox_pac_dir):
             "BASE_URL": "http://localhost",
             "WTF_CSRF_ENABLED": False,
             "PAC_SANDBOX_DIR": test_sandbox_pac_dir,
+            "SRI_SANDBOX_DIR": str(tmp_path / "sandbox-sri"),
             "RATELIMIT_ENABLED": False,  # tests/test_ratelimit.py turns it on
         }
         config.update(overrides)
@@ -599,3 +600,110 @@ def telecom_admin(app, telecom):
         )
         db.session.commit()
         return member.email
+
+
+# --- Ecuador (SRI) ------------------------------------------------------------------------------
+
+EC_RUC = "1792060346001"
+EC_CEDULA = "1710000009"
+EC_P12_PASSWORD = "clave-de-prueba"
+
+
+@pytest.fixture(scope="session")
+def ec_p12() -> bytes:
+    """A test .p12 (test authority) for EC_RUC, made once per session (RSA key generation)."""
+    from webapp.sri.testp12 import make_test_p12
+
+    return make_test_p12(EC_RUC, "COMERCIAL ANDES PRUEBA S.A.", EC_P12_PASSWORD)
+
+
+def _ec_ticket(branch: Branch, number: str, sold_at: datetime) -> Ticket:
+    from decimal import Decimal
+
+    from webapp.models import TicketLine
+
+    def line(position, description, quantity, price, rate):
+        return TicketLine(
+            position=position,
+            description=description,
+            clave_prod_serv="01010101",
+            clave_unidad="H87",
+            quantity=Decimal(quantity),
+            unit_price=Decimal(price),
+            tax_factor="Tasa",
+            tax_rate=Decimal(rate),
+        )
+
+    return Ticket(
+        branch=branch,
+        order_number=f"P{number}",
+        ticket_number=number,
+        sold_at=sold_at,
+        # 2 × 3.50 at 15 % (7.00 + 1.05) and 1 × 2.25 at 0 %
+        total=Decimal("10.30"),
+        currency="USD",
+        lines=[
+            line(1, "Café de Loja 250 g", "2", "3.50", "0.150000"),
+            line(2, "Pan de yuca", "1", "2.25", "0.000000"),
+        ],
+    )
+
+
+@pytest.fixture
+def ec_shop(app, ec_shop_in) -> dict:
+    """An Ecuadorian shop (country EC): its RUC and .p12, one branch (estab 001, punto 001) and
+    five open tickets of US$10.30 sold an hour ago."""
+    return ec_shop_in(app)
+
+
+@pytest.fixture
+def ec_shop_in(ec_p12):
+    """ec_shop in the database of an app of the test's own (make_app)."""
+    return lambda app: _load_ec_shop(app, ec_p12)
+
+
+def _load_ec_shop(app, ec_p12) -> dict:
+    from datetime import timedelta
+
+    from webapp.sri.keystore import store_p12
+
+    with app.app_context():
+        issuer = Issuer(
+            slug="andes",
+            kind="retail",
+            country="EC",
+            rfc=EC_RUC,
+            legal_name="COMERCIAL ANDES PRUEBA S.A.",
+            trade_name="Andes Market",
+            head_office_address="Av. Amazonas N24-03 y Colón, Quito",
+            keeps_accounts=True,
+            regimen_fiscal="",
+            cp="",
+            formas_pago="01,16,19,20",
+        )
+        branch = Branch(
+            issuer=issuer,
+            code="QUITO",
+            name="Quito Norte",
+            cp="",
+            address="Av. 10 de Agosto N35-12, Quito",
+            estab="001",
+            pto_emi="001",
+        )
+        db.session.add_all([issuer, branch])
+        store_p12(issuer, ec_p12, EC_P12_PASSWORD, crypto.cipher_from_config(app.config))
+        sold = datetime.now(UTC) - timedelta(hours=1)
+        tickets = [_ec_ticket(branch, f"EC{n:04d}", sold) for n in range(1, 6)]
+        db.session.add_all(tickets)
+        db.session.commit()
+        return {
+            "slug": issuer.slug,
+            "issuer_id": issuer.id,
+            "branch_id": branch.id,
+            "ruc": EC_RUC,
+            "cedula": EC_CEDULA,
+            "tickets": [
+                {"id": t.id, "order": t.order_number, "number": t.ticket_number, "total": t.total}
+                for t in tickets
+            ],
+        }

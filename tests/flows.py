@@ -239,6 +239,14 @@ def text_of(pdf: bytes) -> str:
     return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
 
 
+def barcodes_in(pdf: bytes) -> list[str]:
+    """What the barcodes drawn on the first page of a PDF decode to (a RIDE's clave)."""
+    import zxingcpp
+
+    images = PdfReader(io.BytesIO(pdf)).pages[0].images
+    return [code.text for image in images for code in zxingcpp.read_barcodes(image.image)]
+
+
 # --- In a real browser -------------------------------------------------------------------
 
 

@@ -66,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.myservices import bp as myservices_bp
     from webapp.panel import bp as panel_bp
     from webapp.profile import bp as profile_bp
+    from webapp.sandbox_sri import bp as sandbox_sri_bp
 
     app.register_blueprint(kiosk_bp)  # first: its request hook runs before the others'
     app.register_blueprint(main_bp)
@@ -80,5 +81,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(myservices_bp)
     app.register_blueprint(panel_bp)
     app.register_blueprint(profile_bp)
+    app.register_blueprint(sandbox_sri_bp)
     register_commands(app)
     return app

@@ -116,6 +116,8 @@ def check(settings: dict) -> None:
     if settings["PAC"] not in PACS:
         raise RuntimeError(f"PAC={settings['PAC']!r} is unknown; choose one of {', '.join(PACS)}")
     _check_pac(settings)
+    if settings.get("SRI", "sandbox") not in ("sandbox", "sri"):
+        raise RuntimeError(f"SRI={settings['SRI']!r} is unknown; choose sandbox or sri")
     days = settings.get("RETENTION_DAYS", 90)
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         raise RuntimeError(f"RETENTION_DAYS={days!r} must be a whole number of days, at least 1")
@@ -266,6 +268,15 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         "PAC_API_URL": os.environ.get("PAC_API_URL"),
         "PAC_PRODUCTION": _flag("PAC_PRODUCTION"),
         "PAC_TIMEOUT_SECONDS": float(os.environ.get("PAC_TIMEOUT_SECONDS", "30")),
+        # Ecuador: who authorises SRI facturas: "sandbox" (the app's own offline SRI, test
+        # ambiente, nothing leaves the machine) or "sri" (SRI's offline web services in
+        # SRI_ENVIRONMENT 1 pruebas / 2 producción; SRI_URL points the client elsewhere).
+        "SRI": os.environ.get("SRI", "sandbox"),
+        "SRI_SANDBOX_DIR": os.environ.get("SRI_SANDBOX_DIR", str(instance / "sandbox-sri")),
+        "SRI_ENVIRONMENT": os.environ.get("SRI_ENVIRONMENT", "1"),
+        "SRI_URL": os.environ.get("SRI_URL"),
+        "SRI_CONNECT_TIMEOUT_SECONDS": float(os.environ.get("SRI_CONNECT_TIMEOUT_SECONDS", "10")),
+        "SRI_READ_TIMEOUT_SECONDS": float(os.environ.get("SRI_READ_TIMEOUT_SECONDS", "30")),
         "DATA_KEY": _data_key(instance),
         "DEBUG": _flag("DEBUG"),
         # Logs on stderr: "text" lines, or "json" (one object per line); the root logger's level.

@@ -32,13 +32,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import Select, String, cast, literal, or_, select
 from sqlalchemy.orm import Session
+from stdnum.ec import ci as ec_ci
 
+from webapp.cfdi.amounts import ticket_total
 from webapp.fiscal.receptor import Receptor
-from webapp.issuing import issue
+from webapp.issuing import issue, sri_invoice
 from webapp.models import (
     BillKind,
     Invoice,
@@ -46,9 +49,11 @@ from webapp.models import (
     ServiceAccount,
     ServiceBill,
     Ticket,
+    TicketLine,
     TicketStatus,
 )
 from webapp.services.stamping import Outcome, Result, Stamping
+from webapp.sri import catalogs
 from webapp.tickets.payment import TICKET_FORMAS_PAGO
 
 FORMA_PAGO_EFECTIVO = "01"
@@ -74,6 +79,11 @@ class BillDocument(Protocol):
     """The fiscal document of a country's bills."""
 
     country: str
+    currency: str  # of the bill's ticket and document
+
+    def total(self, lines: list[TicketLine]) -> Decimal:
+        """What the bill's ticket of `lines` adds up to, by the document's rounding rules."""
+        ...
 
     def kind_for(self, account: ServiceAccount) -> BillKind:
         """What the account's bill is when the run makes it."""
@@ -144,9 +154,13 @@ class CfdiDocument:
     receipt whose sale goes into the factura global."""
 
     country = "MX"
+    currency = "MXN"
 
     def __init__(self, stamping: Stamping):
         self.stamping = stamping
+
+    def total(self, lines: list[TicketLine]) -> Decimal:
+        return ticket_total(lines)
 
     def kind_for(self, account: ServiceAccount) -> BillKind:
         return BillKind.INVOICE if account.has_fiscal_data else BillKind.RECEIPT
@@ -161,13 +175,19 @@ class CfdiDocument:
         request = issue.Request(
             branch_id=ticket.branch_id,
             ticket_ids=[ticket.id],
-            receptor=receptor_of(account),
-            forma_pago=forma_pago_for(issuer, ticket.forma_pago),
+            receptor=self.receptor(account),
+            forma_pago=self.forma_pago(issuer, ticket.forma_pago),
             email=account.email or None,
             idempotency_key=bill_key(bill.id),
             service_account_id=account.id,
         )
         return _outcome(self.stamping.issue(session, request, issuer, now))
+
+    def receptor(self, account: ServiceAccount) -> Receptor:
+        return receptor_of(account)
+
+    def forma_pago(self, issuer: Issuer, latest_payment_form: str | None) -> str:
+        return forma_pago_for(issuer, latest_payment_form)
 
     def unfinished(self, issuer_id: int, period: str) -> Select:
         # Never reserved, or refused (its ticket is free again), or on its way to the PAC.
@@ -185,9 +205,64 @@ class CfdiDocument:
         )
 
 
-DOCUMENTS: dict[str, type] = {"MX": CfdiDocument}
-"""Each country's document type, built with the deployment's stamping service; Ecuador's SRI
-document registers here ("EC")."""
+def comprador_of(account: ServiceAccount) -> Receptor:
+    """Ecuador: the bill's comprador. The fiscal data when the holder gave them (a RUC in
+    fiscal_rfc, the razón social in fiscal_name), else the holder: a valid cédula as such,
+    any other id as a passport."""
+    if account.fiscal_rfc:
+        return Receptor(
+            rfc=account.fiscal_rfc,
+            nombre=account.fiscal_name or account.holder_name,
+            cp="",
+            regimen="",
+            uso_cfdi="",
+            id_type=catalogs.RUC,
+        )
+    holder_id = (account.holder_id or "").strip()
+    id_type = catalogs.CEDULA if ec_ci.is_valid(holder_id) else catalogs.PASAPORTE
+    return Receptor(
+        rfc=holder_id, nombre=account.holder_name, cp="", regimen="", uso_cfdi="", id_type=id_type
+    )
+
+
+SRI_FORMA_PAGO = "20"  # otros con utilización del sistema financiero
+
+
+def sri_forma_pago(issuer: Issuer, latest_payment_form: str | None) -> str:
+    """The SRI forma de pago of a bill: the form the account paid with last when it is one of
+    SRI's, else the issuer's first, else 20 (otros con utilización del sistema financiero)."""
+    if latest_payment_form in catalogs.FORMAS_PAGO:
+        return latest_payment_form
+    for code in (issuer.formas_pago or "").split(","):
+        if code.strip() in catalogs.FORMAS_PAGO:
+            return code.strip()
+    return SRI_FORMA_PAGO
+
+
+class SriDocument(CfdiDocument):
+    """Ecuador: every bill is an SRI factura (there is no factura global: a sale without the
+    buyer's data is a factura to the holder's cédula), signed with the issuer's .p12 and
+    authorised by SRI through the same stamping road as a CFDI (services.stamping), so
+    `unfinished` and the idempotency by bill are the same as Mexico's."""
+
+    country = "EC"
+    currency = "USD"
+
+    def total(self, lines: list[TicketLine]) -> Decimal:
+        return sri_invoice.lines_total(lines)
+
+    def kind_for(self, account: ServiceAccount) -> BillKind:
+        return BillKind.INVOICE
+
+    def receptor(self, account: ServiceAccount) -> Receptor:
+        return comprador_of(account)
+
+    def forma_pago(self, issuer: Issuer, latest_payment_form: str | None) -> str:
+        return sri_forma_pago(issuer, latest_payment_form)
+
+
+DOCUMENTS: dict[str, type] = {"MX": CfdiDocument, "EC": SriDocument}
+"""Each country's document type, built with the deployment's stamping service."""
 
 
 def document_for(issuer: Issuer, stamping: Stamping) -> BillDocument:

@@ -49,7 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.billing.documents import BillDocument, Issued, UnsupportedCountry, document_for
-from webapp.cfdi.amounts import ZERO, ticket_total
+from webapp.cfdi.amounts import ZERO
 from webapp.cfdi.catalogs import MEXICO_CITY
 from webapp.db import lock_for_write
 from webapp.models import (
@@ -429,7 +429,7 @@ def _bill_batch(
         lines = _ticket_lines(account, plans, account_charges, period)
         if not lines:
             return None  # nothing to bill (its lines closed meanwhile)
-        total = ticket_total(lines)
+        total = document.total(lines)
         previous_balance = previous[account.id].balance_due if account.id in previous else ZERO
         payments_total = sum((amount for _, amount, _ in paid), ZERO)
         latest_form = next((f for _, _, f in reversed(paid) if f in TICKET_FORMAS_PAGO), None)
@@ -439,7 +439,7 @@ def _bill_batch(
             ticket_number=f"{period}-{account.number}"[:40],
             sold_at=sold_at(cut),
             total=total,
-            currency="MXN",
+            currency=document.currency,
             forma_pago=latest_form,
             status=TicketStatus.OPEN,
             lines=lines,

@@ -41,13 +41,19 @@ allows up to 300 (see webapp.fiscal.limits)."""
 @dataclass
 class Receptor:
     """Receptor data of a CFDI 4.0: Rfc, Nombre, DomicilioFiscalReceptor (CP),
-    RegimenFiscalReceptor and UsoCFDI."""
+    RegimenFiscalReceptor and UsoCFDI.
+
+    An SRI factura's comprador (Ecuador) uses `rfc` for the identificación, `nombre` for the
+    razón social, `id_type` for SRI's tipo de identificación (webapp.sri.catalogs) and
+    `address` for the dirección; cp, regimen and uso_cfdi stay empty."""
 
     rfc: str
     nombre: str
     cp: str
     regimen: str
     uso_cfdi: str
+    id_type: str = ""
+    address: str = ""
 
 
 # Company-type suffixes ("régimen societario" / "régimen de capital"), written without dots or

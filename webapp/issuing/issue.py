@@ -28,6 +28,7 @@ from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.xsd import validate
 from webapp.db import lock_for_write
 from webapp.fiscal.receptor import Receptor
+from webapp.issuing import sri_invoice
 from webapp.issuing.ownership import owner_of
 from webapp.models import (
     Branch,
@@ -111,7 +112,7 @@ def reserve(session: Session, request: Request, now: datetime) -> Invoice:
         if in_global and issuer.global_policy != "flag":
             raise TicketsTaken()
         with session.no_autoflush:
-            invoice = _recycled_or_new(session, issuer)
+            invoice = _recycled_or_new(session, issuer, branch)
             _fill(invoice, request, branch, tickets, now)
             invoice.account_id = owner_of(
                 session, request.receptor.rfc, request.email, request.account_id
@@ -157,12 +158,29 @@ def _release_from_globals(session: Session, ticket_ids: list[int]) -> None:
     )
 
 
-def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
+def _recycled_or_new(session: Session, issuer: Issuer, branch: Branch | None = None) -> Invoice:
     """A failed invoice of the issuer gives its folio to the next one (no gaps); else a new
-    folio from the counter, which the caller holds locked."""
+    folio from the counter, which the caller holds locked.
+
+    Ecuador: the series is the branch's establecimiento and punto de emisión and the folio its
+    secuencial, counted on the branch row, locked here (gap-free per estab-ptoEmi: a refused
+    factura's secuencial goes to the next one of the same series)."""
+    ecuador = issuer.country == "EC"
+    if ecuador:
+        if branch is None or not (branch.estab and branch.pto_emi):
+            raise ValueError(f"branch {branch and branch.code} has no establecimiento/punto")
+        session.execute(select(Branch.id).where(Branch.id == branch.id).with_for_update()).all()
+        session.refresh(branch, ["next_secuencial"])
+        serie = f"{branch.estab}-{branch.pto_emi}"
+    else:
+        serie = issuer.serie
     failed = session.scalar(
         select(Invoice)
-        .where(Invoice.issuer_id == issuer.id, Invoice.status == InvoiceStatus.FAILED)
+        .where(
+            Invoice.issuer_id == issuer.id,
+            Invoice.status == InvoiceStatus.FAILED,
+            *((Invoice.serie == serie,) if ecuador else ()),
+        )
         .order_by(Invoice.folio)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -173,13 +191,18 @@ def _recycled_or_new(session: Session, issuer: Issuer) -> Invoice:
         failed.public_id = new_public_id()  # whoever asked for the failed one keeps its URL
         failed.error = None
         failed.xml = failed.pdf = failed.uuid = None
+        failed.access_key = failed.authority_state = None
         failed.is_global, failed.needs_correction = False, False
         failed.global_periodicity = failed.global_months = None
         failed.global_year = failed.global_period_start = None
         failed.service_account_id = None
         return failed
-    invoice = Invoice(issuer=issuer, serie=issuer.serie, folio=issuer.next_folio)
-    issuer.next_folio += 1
+    if ecuador:
+        invoice = Invoice(issuer=issuer, serie=serie, folio=branch.next_secuencial)
+        branch.next_secuencial += 1
+    else:
+        invoice = Invoice(issuer=issuer, serie=issuer.serie, folio=issuer.next_folio)
+        issuer.next_folio += 1
     session.add(invoice)
     return invoice
 
@@ -209,18 +232,27 @@ def fill(
     now: datetime,
 ) -> None:
     """What an individual invoice says (paid in one exhibition, MXN): its receptor, forma de
-    pago, delivery address and the totals of `tickets`."""
-    amounts = totals([line for t in tickets for line in ticket_lines(t)])
+    pago, delivery address and the totals of `tickets`. Ecuador: the comprador's tipo de
+    identificación and dirección too, SRI's totals (issuing.sri_invoice), in USD."""
     invoice.branch_id = branch_id
     invoice.idempotency_key = key
     invoice.fecha = now.replace(microsecond=0)
     invoice.receptor_rfc, invoice.receptor_nombre = receptor.rfc, receptor.nombre
     invoice.receptor_cp, invoice.receptor_regimen = receptor.cp, receptor.regimen
     invoice.uso_cfdi = receptor.uso_cfdi
+    invoice.receptor_id_type = receptor.id_type or None
+    invoice.receptor_address = receptor.address or None
     invoice.forma_pago, invoice.metodo_pago = forma_pago, "PUE"
-    invoice.currency = "MXN"
-    invoice.subtotal, invoice.total = amounts.subtotal, amounts.total
-    invoice.taxes = amounts.tax_total or Decimal("0.00")
+    if invoice.issuer.country == "EC":
+        figures = sri_invoice.totals(list(tickets))
+        invoice.currency = "USD"
+        invoice.subtotal, invoice.total = figures.total_sin_impuestos, figures.importe_total
+        invoice.taxes = figures.iva
+    else:
+        amounts = totals([line for t in tickets for line in ticket_lines(t)])
+        invoice.currency = "MXN"
+        invoice.subtotal, invoice.total = amounts.subtotal, amounts.total
+        invoice.taxes = amounts.tax_total or Decimal("0.00")
     invoice.delivery_email = email
 
 
@@ -281,6 +313,7 @@ def stamp(
     pac: Pac,
     on_stamped: Callable[[Invoice], None] | None = None,
     wait_seconds: float = 2.0,
+    make: Callable[[Invoice], tuple[bytes, dict]] | None = None,
 ) -> Invoice:
     """Take a reserved invoice to stamped, committing each state; StampingFailed if the
     document cannot be made (it never reached the PAC) or the PAC refuses it: either way it
@@ -292,18 +325,24 @@ def stamp(
     `wait_seconds` and return the invoice as it then stands (still "stamping": the caller
     shows a page that waits). `signer` may be a function giving the Signer, called only when
     the invoice must be signed. `on_stamped` runs inside the commit that records the stamp
-    (queue the email there: same transaction).
+    (queue the email there: same transaction). `make` builds and signs another country's
+    document instead of a CFDI: it answers the signed XML and other columns to record with it
+    (an SRI factura's clave de acceso); `signer` is then unused.
     """
     if invoice.status is InvoiceStatus.DRAFT:
         try:
-            xml = sign(build(draft_of(invoice)), signer() if callable(signer) else signer)
-            validate(xml)
+            if make is not None:
+                xml, values = make(invoice)
+            else:
+                xml = sign(build(draft_of(invoice)), signer() if callable(signer) else signer)
+                validate(xml)
+                values = {}
         except PacError as error:
             raise _failed(session, invoice, error) from error
         except Exception as exc:  # noqa: BLE001 - a document that cannot be made: released
             error = PacError("documento", f"{type(exc).__name__}: {exc}", retryable=False)
             raise _failed(session, invoice, error) from exc
-        _advance(session, invoice, InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, xml=xml)
+        _advance(session, invoice, InvoiceStatus.DRAFT, InvoiceStatus.SIGNED, xml=xml, **values)
     if invoice.status is InvoiceStatus.SIGNED and _advance(
         session, invoice, InvoiceStatus.SIGNED, InvoiceStatus.STAMPING
     ):

@@ -8,6 +8,7 @@ from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
 from webapp.models.invoice import (
     CancelRequest,
+    AuthorityState,
     CancelStatus,
     Invoice,
     InvoiceArchive,
@@ -61,6 +62,7 @@ __all__ = [
     "Account",
     "ApiKey",
     "CancelRequest",
+    "AuthorityState",
     "CancelStatus",
     "IdempotentRequest",
     "SignedSession",

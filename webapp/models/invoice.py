@@ -40,6 +40,17 @@ class InvoiceStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class AuthorityState(enum.StrEnum):
+    """An SRI factura at SRI (Invoice.authority_state): draft and signed are the invoice's
+    own states; then sent → received → authorised | returned | not_authorised."""
+
+    SENT = "sent"  # handed to reception, no answer yet (the answer may have been lost)
+    RECEIVED = "received"  # RECIBIDA: waiting for the authorisation (EN PROCESO)
+    AUTHORISED = "authorised"  # AUTORIZADO (status STAMPED)
+    RETURNED = "returned"  # DEVUELTA: reception refused it (status FAILED)
+    NOT_AUTHORISED = "not_authorised"  # NO AUTORIZADO (status FAILED)
+
+
 class CancelStatus(enum.StrEnum):
     """A cancellation request's state at the PAC/SAT: en proceso, cancelada, rechazada."""
 
@@ -92,6 +103,7 @@ class Invoice(Base):
         Index("ix_invoice_panel_total", "account_id", "total", "id", "fecha", *_FILTERED),
         Index("ix_invoice_panel_uuid", "account_id", "uuid"),
         Index("ix_invoice_panel_folio", "account_id", "folio"),
+        Index("uq_invoice_access_key", "access_key", unique=True),
         # The back office's lists: an issuer's invoices, a branch's invoices, newest first.
         Index("ix_invoice_issuer_id_fecha_id", "issuer_id", "fecha", "id"),
         Index("ix_invoice_branch_id_fecha_id", "branch_id", "fecha", "id"),
@@ -118,12 +130,18 @@ class Invoice(Base):
         default=InvoiceStatus.DRAFT,
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    # The folio fiscal: the CFDI's UUID; an SRI factura's número de autorización (its clave
+    # de acceso, 49 digits), set when authorised.
+    uuid: Mapped[str | None] = mapped_column(String(49), unique=True)
     serie: Mapped[str] = mapped_column(String(25))
     folio: Mapped[int]
     fecha: Mapped[datetime] = mapped_column(UTCDateTime)
     # Receptor snapshot.
-    receptor_rfc: Mapped[str] = mapped_column(String(13), index=True)
+    # The buyer's tax id: an RFC; in Ecuador a RUC, cédula, passport or foreign id (its type
+    # in receptor_id_type, SRI's tipoIdentificacionComprador) and their address.
+    receptor_rfc: Mapped[str] = mapped_column(String(20), index=True)
+    receptor_id_type: Mapped[str | None] = mapped_column(String(2))
+    receptor_address: Mapped[str | None] = mapped_column(String(300))
     receptor_nombre: Mapped[str] = mapped_column(String(254))
     receptor_cp: Mapped[str] = mapped_column(String(5))
     receptor_regimen: Mapped[str] = mapped_column(String(3))
@@ -169,6 +187,12 @@ class Invoice(Base):
     replaces_id: Mapped[int | None] = mapped_column(
         ForeignKey("invoice.id", ondelete="SET NULL"), index=True
     )
+    # Ecuador (SRI): the clave de acceso, fixed when the factura is signed (recovery asks
+    # SRI by it; the same signed XML is sent again, never one under a new clave), and where
+    # the factura stands at SRI while `status` is STAMPING (sent, received) or FAILED
+    # (returned: DEVUELTA; not_authorised: NO AUTORIZADO): AuthorityState.
+    access_key: Mapped[str | None] = mapped_column(String(49))
+    authority_state: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     stamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -186,6 +210,14 @@ class Invoice(Base):
     branch: Mapped[Branch] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(secondary=invoice_ticket)
     replaces: Mapped[Invoice | None] = relationship(remote_side=[id])
+
+    @property
+    def number(self) -> str:
+        """As printed: serie-folio (A-123); an SRI factura's estab-ptoEmi-secuencial
+        (001-001-000000123)."""
+        if self.issuer.country == "EC":
+            return f"{self.serie}-{self.folio:09d}"
+        return f"{self.serie}-{self.folio}"
 
 
 class CancelRequest(Base):

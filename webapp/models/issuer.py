@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, true
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, utcnow
@@ -23,10 +23,24 @@ class Issuer(Base):
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     # "retail" (tickets from branches) or "services" (monthly service bills: webapp.billing).
     kind: Mapped[str] = mapped_column(String(10), default="retail", server_default="retail")
-    # Whose fiscal rules its documents follow: "MX" (CFDI 4.0); "EC" (SRI) comes next.
+    # Whose fiscal rules its documents follow: "MX" (CFDI 4.0) or "EC" (SRI facturas).
     country: Mapped[str] = mapped_column(String(2), default="MX", server_default="MX")
+    # The tax id: the RFC in Mexico, the RUC (13 digits) in Ecuador.
     rfc: Mapped[str] = mapped_column(String(13), unique=True)
-    legal_name: Mapped[str] = mapped_column(String(254))
+    legal_name: Mapped[str] = mapped_column(String(254))  # razón social
+    # Ecuador (SRI): nombre comercial, dirección matriz, obligado a llevar contabilidad,
+    # contribuyente especial (resolution number) and the RIMPE legend (sri.catalogs).
+    trade_name: Mapped[str | None] = mapped_column(String(300))
+    head_office_address: Mapped[str | None] = mapped_column(String(300))
+    keeps_accounts: Mapped[bool] = mapped_column(default=False, server_default=false())
+    special_taxpayer: Mapped[str | None] = mapped_column(String(13))
+    rimpe: Mapped[str | None] = mapped_column(String(60))
+    # Ecuador: the signing certificate (.p12) and its password, encrypted at rest like the
+    # CSD (webapp.crypto), never shown again; what the back office shows of it.
+    p12_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    p12_password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    p12_subject: Mapped[str | None] = mapped_column(String(254))
+    p12_valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
     regimen_fiscal: Mapped[str] = mapped_column(String(3))
     cp: Mapped[str] = mapped_column(String(5))
     serie: Mapped[str] = mapped_column(String(25), default="A")
@@ -68,12 +82,22 @@ class Issuer(Base):
 
     branches: Mapped[list[Branch]] = relationship(back_populates="issuer", order_by="Branch.code")
 
+    @property
+    def currency(self) -> str:
+        """The currency of its tickets, bills and invoices: pesos, or US dollars in Ecuador."""
+        return "USD" if self.country == "EC" else "MXN"
+
 
 class Branch(Base):
     """A sucursal: where tickets are sold; its CP is the CFDI's LugarExpedicion."""
 
     __tablename__ = "branch"
-    __table_args__ = (UniqueConstraint("issuer_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "code"),
+        # One series per establecimiento and punto de emisión (an index: added to an existing
+        # table without rebuilding it on SQLite).
+        Index("uq_branch_issuer_id_estab_pto_emi", "issuer_id", "estab", "pto_emi", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("issuer.id"))
@@ -82,6 +106,12 @@ class Branch(Base):
     cp: Mapped[str] = mapped_column(String(5))
     address: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # Ecuador: the branch is an establecimiento (estab, 3 digits) with one punto de emisión
+    # (pto_emi, 3 digits); next_secuencial is their gap-free counter, taken under the
+    # branch's row lock (issuing.issue.reserve).
+    estab: Mapped[str | None] = mapped_column(String(3))
+    pto_emi: Mapped[str | None] = mapped_column(String(3))
+    next_secuencial: Mapped[int] = mapped_column(default=1, server_default="1")
 
     issuer: Mapped[Issuer] = relationship(back_populates="branches")
     tickets: Mapped[list[Ticket]] = relationship(back_populates="branch")

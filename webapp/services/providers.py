@@ -24,6 +24,9 @@ from webapp.cfdi.pac import Pac, PacError
 from webapp.cfdi.pac.sandbox import SandboxPac
 from webapp.csd import CSDError, issuer_signer
 from webapp.models import Issuer
+from webapp.services.sri_authority import Authority, build_authority
+from webapp.sri.keystore import signing_key
+from webapp.sri.p12 import SigningKey
 
 PAC_CREDENTIALS = {"finkok": ("username", "password"), "sw": ("token",)}
 """The credentials each provider takes from an issuer (webapp.admin.settings stores them)."""
@@ -65,6 +68,7 @@ class Providers:
         self.config = config
         self._session = session
         self._deployment: Pac | None = None
+        self._sri: Authority | None = None
         self._issuer_pacs: dict[tuple, Pac] = {}
 
     def deployment(self) -> Pac:
@@ -80,6 +84,21 @@ class Providers:
 
     def fernet(self):
         return crypto.cipher_from_config(self.config)
+
+    def sri(self) -> Authority:
+        """The deployment's SRI (settings SRI, SRI_*): the sandbox or SRI's web services."""
+        if self._sri is None:
+            self._sri = build_authority(self.config)
+        return self._sri
+
+    def replace_sri(self, authority: Authority | None) -> None:
+        """Use `authority` as the deployment's SRI from now on (None: build it again)."""
+        self._sri = authority
+
+    def sri_key_for(self, issuer: Issuer) -> SigningKey:
+        """An Ecuadorian issuer's .p12, opened; P12Error when it has none, DecryptionError
+        when the data key is not the one it was stored under."""
+        return signing_key(issuer, self.fernet())
 
     def signer_for(self, issuer: Issuer) -> Signer:
         """The issuer's CSD; CSDError when it has none, crypto.DecryptionError when the data

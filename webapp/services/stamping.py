@@ -27,15 +27,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import crypto
-from webapp.cfdi.pac import Pac, PacError, Stamped
+from webapp.cfdi.pac import DocumentRefused, Pac, PacError, Stamped
 from webapp.cfdi.pdf import render_pdf
 from webapp.csd import CSDError
-from webapp.issuing import issue, retention
-from webapp.models import Invoice, InvoiceStatus, Issuer
+from webapp.issuing import issue, retention, sri_invoice
+from webapp.models import AuthorityState, Invoice, InvoiceStatus, Issuer
 from webapp.services.providers import Providers
+from webapp.services.sri_authority import SriPac
+from webapp.sri.p12 import P12Error
+from webapp.sri.reading import factura_from_xml
+from webapp.sri.ride import render_ride
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +78,20 @@ class Unavailable(Exception):
 
 
 def filename(invoice: Invoice, ext: str) -> str:
+    if invoice.issuer.country == "EC":  # RUC_estab-ptoEmi-secuencial_clave
+        return f"{invoice.issuer.rfc}_{invoice.serie}-{invoice.folio:09d}_{invoice.uuid}.{ext}"
     return f"{invoice.issuer.rfc}_{invoice.serie}{invoice.folio}_{invoice.uuid}.{ext}"
 
 
 def pdf_of(invoice: Invoice, xml: bytes) -> bytes:
-    """The representación impresa of the stamped `xml`, marked as a test when its stamp is."""
+    """The representación impresa of the stamped `xml`, marked as a test when its stamp is:
+    the CFDI's PDF, or an SRI factura's RIDE."""
     issuer = invoice.issuer
+    if issuer.country == "EC":
+        factura, clave = factura_from_xml(xml)
+        return render_ride(
+            factura, clave, invoice.uuid or clave, invoice.stamped_at, factura.ambiente
+        )
     return render_pdf(
         xml,
         branch_name=invoice.branch.name,
@@ -213,10 +227,28 @@ class Stamping:
             reason = f"the CSD of issuer {issuer.rfc} does not open with this DATA_KEY"
             raise Unavailable("data_key", reason) from exc
 
+    def sri_key_for(self, issuer: Issuer):
+        """An Ecuadorian issuer's .p12 (SigningKey); Unavailable when it cannot sign now."""
+        try:
+            key = self.providers.sri_key_for(issuer)
+        except P12Error as exc:
+            reason = f"issuer {issuer.rfc} has no usable .p12: {exc}"
+            raise Unavailable("no_csd", reason, str(exc)) from exc
+        except crypto.DecryptionError as exc:
+            reason = f"the .p12 of issuer {issuer.rfc} does not open with this DATA_KEY"
+            raise Unavailable("data_key", reason) from exc
+        if key.valid_to <= datetime.now(UTC):
+            detail = f"El certificado de firma venció el {key.valid_to:%d/%m/%Y}."
+            raise Unavailable("no_csd", f"the .p12 of issuer {issuer.rfc} expired", detail)
+        return key
+
     def readiness(self, issuer: Issuer) -> Unavailable | None:
         """Why the issuer cannot stamp now (for staff), or None when it can."""
         try:
-            self.signer_for(issuer)
+            if issuer.country == "EC":
+                self.sri_key_for(issuer)
+            else:
+                self.signer_for(issuer)
         except Unavailable as problem:
             return problem
         return None
@@ -269,6 +301,26 @@ class Stamping:
         stamp on their way (issuing.replace, issuing.global_invoice). Raises StampingFailed,
         (also when the issuer's CSD cannot sign it: released) or a retryable PacError."""
         issuer = invoice.issuer
+        if issuer.country == "EC":
+            sri = self._sri_pac(session, invoice)
+
+            def make(reserved: Invoice) -> tuple[bytes, dict]:
+                try:
+                    key = self.sri_key_for(issuer)
+                except Unavailable as problem:
+                    raise PacError("sin-firma", problem.detail or problem.reason) from problem
+                xml, clave = sri_invoice.signed_xml(reserved, key, sri.ambiente)
+                return xml, {"access_key": clave}
+
+            return issue.stamp(
+                session,
+                invoice,
+                signer=None,
+                make=make,
+                pac=_LoggedPac(sri, issuer.rfc),
+                on_stamped=lambda stamped: self.mail(session, stamped),
+                wait_seconds=wait_seconds,
+            )
         return issue.stamp(
             session,
             invoice,
@@ -277,6 +329,34 @@ class Stamping:
             on_stamped=lambda stamped: self.mail(session, stamped),
             wait_seconds=wait_seconds,
         )
+
+    def _sri_pac(self, session: Session, invoice: Invoice) -> SriPac:
+        """SRI as the provider of one Ecuadorian invoice, recording where it stands there."""
+        invoice_id, key = invoice.id, invoice.idempotency_key
+
+        def mark(state: AuthorityState) -> None:
+            done = session.execute(
+                update(Invoice)
+                .where(
+                    Invoice.id == invoice_id,
+                    Invoice.status == InvoiceStatus.STAMPING,
+                    Invoice.idempotency_key == key,
+                )
+                .values(authority_state=state.value)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            session.commit()
+            if done:  # the invoice in hand says it too, without a reload
+                set_committed_value(invoice, "authority_state", state.value)
+
+        pause = float(self.providers.config.get("SRI_POLL_SECONDS", 0.5))
+        return SriPac(self.providers.sri(), mark=mark, pause=pause)
+
+    def _provider(self, session: Session, invoice: Invoice) -> _LoggedPac:
+        issuer = invoice.issuer
+        if issuer.country == "EC":
+            return _LoggedPac(self._sri_pac(session, invoice), issuer.rfc)
+        return _LoggedPac(self.pac_for(issuer), issuer.rfc)
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -311,9 +391,12 @@ class Stamping:
 
     def _settle(self, session: Session, invoice: Invoice) -> str:
         if invoice.status is InvoiceStatus.STAMPING:
-            pac = _LoggedPac(self.pac_for(invoice.issuer), invoice.issuer.rfc)
+            pac = self._provider(session, invoice)
             try:
                 found = pac.recover(invoice.xml)
+            except DocumentRefused as refusal:  # decided at the authority: released
+                issue.fail(session, invoice, refusal)
+                return "released"
             except PacError:
                 return "pending"
             if found is not None:

@@ -61,6 +61,14 @@ class PacError(Exception):
         self.retryable = retryable
 
 
+class DocumentRefused(PacError):
+    """The authority has decided on the document and refused it (SRI's NO AUTORIZADO), found
+    when recovering it: the document is released (reconcile), never left waiting."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message, retryable=False)
+
+
 class Pac(abc.ABC):
     """A stamping provider.
 
@@ -104,4 +112,4 @@ class Pac(abc.ABC):
         )
 
 
-__all__ = ["CANCEL_MOTIVES", "CancelResult", "Pac", "PacError", "Stamped"]
+__all__ = ["CANCEL_MOTIVES", "CancelResult", "DocumentRefused", "Pac", "PacError", "Stamped"]
