@@ -6,6 +6,12 @@ through the stamping service, and SIGKILL this process at STAGE:
 - stamping: right after "stamping" is committed, before the PAC is called;
 - answered: right after the PAC stamped it, before the stamp is recorded.
 
+An Ecuadorian ticket (TICKET_JSON has "country": "EC") goes to the sandbox SRI instead, with
+one more stage:
+
+- received: right after SRI answered RECIBIDA, before its authorisation is asked;
+- answered: right after SRI answered AUTORIZADO, before it is recorded.
+
 Usage: python tests/crash_child.py CONFIG_JSON STAGE TICKET_JSON
 """
 
@@ -51,14 +57,27 @@ def main() -> None:
     app = create_app(config)
     with app.test_request_context():
         service = stamping()
-        if stage == "answered":
+        ecuador = ticket.get("country") == "EC"
+        if ecuador:
+            sri = service.providers.sri()
+            if stage == "received":
+                send = sri.send
+                sri.send = lambda xml: (send(xml), die())[0]
+            elif stage == "answered":
+                authorise = sri.authorise
+                sri.authorise = lambda key: (authorise(key), die())[0]
+        elif stage == "answered":
             pac = service.providers.deployment()
             real = pac.stamp
             pac.stamp = lambda xml: (real(xml), die())[0]
         branch = db.session.get(Branch, ticket["branch_id"])
-        receptor = Receptor(ticket["rfc"], ticket["nombre"], "76028", "612", "G03")
+        if ecuador:
+            receptor = Receptor(ticket["rfc"], ticket["nombre"], "", "", "", "05", "Quito")
+        else:
+            receptor = Receptor(ticket["rfc"], ticket["nombre"], "76028", "612", "G03")
+        forma = "19" if ecuador else "01"
         request = issue.Request(
-            branch.id, [ticket["id"]], receptor, "01", ticket["email"], f"crash-{stage}"
+            branch.id, [ticket["id"]], receptor, forma, ticket["email"], f"crash-{stage}"
         )
         outcome = service.issue(db.session, request, branch.issuer, datetime.now(UTC))
     print(f"survived: {outcome.result}")

@@ -22,7 +22,15 @@ EMAIL = "crash@example.com"
 
 
 def run_killed(app, stage: str, ticket: dict) -> None:
-    keys = ("SECRET_KEY", "DATA_KEY", "DATABASE_URL", "MAIL_URL", "BASE_URL", "PAC_SANDBOX_DIR")
+    keys = (
+        "SECRET_KEY",
+        "DATA_KEY",
+        "DATABASE_URL",
+        "MAIL_URL",
+        "BASE_URL",
+        "PAC_SANDBOX_DIR",
+        "SRI_SANDBOX_DIR",
+    )
     config = {k: app.config.get(k) for k in keys} | {"TESTING": True, "RATELIMIT_ENABLED": False}
     child = subprocess.run(
         [sys.executable, str(CHILD), json.dumps(config), stage, json.dumps(ticket)],
@@ -93,3 +101,54 @@ def test_killed_at_every_state_then_reconciled(app, demo):
     # A second reconcile has nothing left to do.
     again = app.test_cli_runner().invoke(args=["invoices", "reconcile", "--older-than", "0"])
     assert "recorded now: 0; stamped now: 0; released (tickets and folio free): 0; " in again.output
+
+
+EC_STAGES = ("draft", "signed", "stamping", "received", "answered")
+
+
+def test_an_sri_factura_killed_at_every_state_then_reconciled(app, ec_shop):
+    """Ecuador: killed before SRI saw it, after SRI received it, after SRI authorised it;
+    reconcile asks SRI by clave de acceso and sends only what SRI never had."""
+    for stage, ticket in zip(EC_STAGES, ec_shop["tickets"], strict=True):
+        run_killed(
+            app,
+            stage,
+            {
+                "id": ticket["id"],
+                "branch_id": ec_shop["branch_id"],
+                "country": "EC",
+                "rfc": ec_shop["cedula"],
+                "nombre": "MARIA JOSE ANDRADE",
+                "email": EMAIL,
+            },
+        )
+    with app.app_context():
+        left = {
+            i.idempotency_key: (i.status, i.authority_state)
+            for i in db.session.scalars(select(Invoice))
+        }
+        assert left == {
+            "crash-draft": (InvoiceStatus.DRAFT, None),
+            "crash-signed": (InvoiceStatus.SIGNED, None),
+            "crash-stamping": (InvoiceStatus.STAMPING, None),
+            "crash-received": (InvoiceStatus.STAMPING, "sent"),
+            "crash-answered": (InvoiceStatus.STAMPING, "received"),
+        }
+
+    result = app.test_cli_runner().invoke(args=["invoices", "reconcile", "--older-than", "0"])
+    assert result.exit_code == 0, result.output
+    assert "recorded now: 2; stamped now: 3; released (tickets and folio free): 0" in result.output
+
+    with app.app_context():
+        sri = stamping().providers.sri()
+        invoices = db.session.scalars(select(Invoice).order_by(Invoice.folio)).all()
+        assert [i.status for i in invoices] == [InvoiceStatus.STAMPED] * len(EC_STAGES)
+        assert [i.folio for i in invoices] == list(range(1, len(EC_STAGES) + 1))  # no gaps
+        for invoice in invoices:
+            assert invoice.uuid == invoice.access_key
+            decisions = sri.authorisations(invoice.access_key)
+            assert [d.state.value for d in decisions] == ["AUTORIZADO"]  # received once
+        mails = db.session.scalar(
+            select(func.count()).select_from(MailMessage).where(MailMessage.to_addrs == EMAIL)
+        )
+        assert mails == len(EC_STAGES)
