@@ -470,7 +470,9 @@ def test_pdf_for_uses_the_issuers_branding(app, monkeypatch):
 
     seen = {}
     monkeypatch.setattr(stamping, "render_pdf", lambda xml, **kw: seen.update(kw) or b"%PDF")
-    issuer = SimpleNamespace(logo=PNG_1PX, logo_type="image/png", brand_color="#1f4e79")
+    issuer = SimpleNamespace(
+        country="MX", logo=PNG_1PX, logo_type="image/png", brand_color="#1f4e79"
+    )
     invoice = SimpleNamespace(
         issuer=issuer, branch=SimpleNamespace(name="Centro"), test_stamp=False
     )

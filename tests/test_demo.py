@@ -70,18 +70,25 @@ def test_load_creates_the_merchant_once(app):
     assert "Created demo issuer" in first
     assert "Created demo telecom provider 'telcel-demo'" in first
     assert "nothing changed" in second and "Created" not in second
+    assert "Created the Ecuadorian demo" in first
     with app.app_context():
-        assert count(Issuer) == 2  # the merchant and the telecom provider
-        assert count(Issuer, Issuer.kind == "services") == 1
-        assert count(Branch) == 3 + 1  # the telecom's billing branch
-        assert count(ServiceAccount) == 500
-        assert count(ServiceLine) == 800
+        # The merchant, the telecom provider and the Ecuadorian demo's two
+        # (tests/test_demo_ecuador.py); the counts below are the Mexican telecom's.
+        assert count(Issuer) == 4
+        assert count(Issuer, Issuer.country == "MX") == 2
+        assert count(Issuer, Issuer.kind == "services", Issuer.country == "MX") == 1
+        telcel = select(Issuer.id).where(Issuer.slug == "telcel-demo").scalar_subquery()
+        assert count(Branch, Branch.issuer_id == telcel) == 1  # its billing branch
+        assert count(ServiceAccount, ServiceAccount.issuer_id == telcel) == 500
+        assert count(ServiceLine, ServiceLine.issuer_id == telcel) == 800
         # Six months of bills, one per account and period, each with its sale (a ticket of
         # the telecom's billing branch); the invoices of the holders with fiscal data.
-        assert count(ServiceBill) == 6 * 500
-        assert count(ServiceBill, ServiceBill.kind == BillKind.INVOICE) == 6 * 50
-        assert count(Invoice, Invoice.status == InvoiceStatus.STAMPED) == 6 * 50
-        assert count(Payment) > 4 * 500
+        assert count(ServiceBill, ServiceBill.issuer_id == telcel) == 6 * 500
+        invoice_bills = (ServiceBill.issuer_id == telcel, ServiceBill.kind == BillKind.INVOICE)
+        assert count(ServiceBill, *invoice_bills) == 6 * 50
+        stamped = (Invoice.issuer_id == telcel, Invoice.status == InvoiceStatus.STAMPED)
+        assert count(Invoice, *stamped) == 6 * 50
+        assert count(Payment, Payment.issuer_id == telcel) > 4 * 500
         retail = select(Branch.id).join(Issuer).where(Issuer.slug == "demo")
         assert (
             count(Ticket, Ticket.status == TicketStatus.OPEN, Ticket.branch_id.in_(retail)) == 2000

@@ -32,3 +32,14 @@ def test_english_catalog_is_complete():
     missing = sorted(m for m in found if m and m not in translated)
     assert "Factura tu ticket" in found  # templates are read too
     assert missing == [], "untranslated: run `make extract-messages` and translate"
+
+
+def test_every_msgid_is_translated_once():
+    """Entries appended by several changes must not repeat a msgid (the compiler keeps one
+    silently, so the other translation is lost)."""
+    import collections
+    import re
+
+    po = (ROOT / "translations" / "en" / "LC_MESSAGES" / "messages.po").read_text()
+    ids = re.findall(r'^msgid "(.+)"$', po, re.M)
+    assert [m for m, n in collections.Counter(ids).items() if n > 1] == []

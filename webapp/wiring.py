@@ -33,6 +33,18 @@ def signing_problem(issuer: Issuer) -> str | None:
     problem = stamping().readiness(issuer)
     if problem is None:
         return None
+    if issuer.country == "EC":
+        if problem.code == "data_key":
+            return _(
+                "La firma electrónica (.p12) guardada no se puede descifrar con la DATA_KEY de "
+                "este servidor. Restaure esa DATA_KEY o cargue la firma de nuevo en Ajustes del "
+                "emisor. Mientras tanto no se puede facturar."
+            )
+        return _(
+            "No hay una firma electrónica (.p12) que pueda firmar (%(detail)s). Cárguela en "
+            "Ajustes del emisor. Mientras tanto no se puede facturar.",
+            detail=problem.detail,
+        )
     if problem.code == "data_key":
         return _(
             "El CSD guardado no se puede descifrar con la DATA_KEY de este servidor (¿cambió "

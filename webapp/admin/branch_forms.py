@@ -3,6 +3,11 @@
 The CP is the CFDI's LugarExpedicion: it must be in SAT's c_CodigoPostal (the same check as
 the customer's CP, webapp.fiscal.receptor.check_cp). The name and address are printed on the
 invoice's PDF: no control characters (webapp.fiscal.limits.check_text).
+
+An Ecuadorian issuer's branch is an establecimiento with one punto de emisión (EcBranchForm):
+three digits each, 001 to 999, the pair unique per issuer and the serie of its facturas
+("001-002"); it has no CP (stored as ""). A pair that has facturas stays with them: a branch
+that issued under it cannot change it, and another branch cannot take it later.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from wtforms.validators import ValidationError
 from webapp.fiscal.limits import CP_LENGTH, TEXT_MESSAGES, TextProblem, check_text
 from webapp.fiscal.problems import Problem
 from webapp.fiscal.receptor import check_cp
-from webapp.models import Branch, Ticket, TicketStatus
+from webapp.models import Branch, Invoice, Issuer, Ticket, TicketStatus
 
 CODE_RE = re.compile(r"[A-Z0-9-]{1,20}")
 CODE_MAX, NAME_MAX, ADDRESS_MAX, KIOSK_NAME_MAX = 20, 120, 500, 80
@@ -31,6 +36,19 @@ CP_MESSAGES = {
     Problem.UNKNOWN: _l("Ese código postal no está en el catálogo del SAT (c_CodigoPostal)."),
 }
 CODE_TAKEN = _l("Ya hay una sucursal con esa clave. Elija otra.")
+PAIR_TAKEN = _l(
+    "Ya hay otra sucursal con ese establecimiento y punto de emisión. Elija otro punto de "
+    "emisión (o establecimiento)."
+)
+PAIR_USED = _l(
+    "Otra sucursal ya emitió facturas con ese establecimiento y punto de emisión: su "
+    "secuencial no puede empezar de nuevo. Elija otro."
+)
+PAIR_LOCKED = _l(
+    "Esta sucursal ya emitió facturas con el establecimiento y punto de emisión %(pair)s: "
+    "no se pueden cambiar. Para otra serie, agregue una sucursal nueva."
+)
+THREE_DIGITS = re.compile(r"\d{3}")
 
 
 def _strip(value):
@@ -86,6 +104,53 @@ class BranchForm(FlaskForm):
         )
 
 
+def _check_three_digits(value: str | None, empty, wrong) -> None:
+    if not value:
+        raise ValidationError(empty)
+    if not THREE_DIGITS.fullmatch(value) or value == "000":
+        raise ValidationError(wrong)
+
+
+class EcBranchForm(BranchForm):
+    """A branch of an Ecuadorian issuer: establecimiento and punto de emisión, no CP."""
+
+    cp = None  # removes the CP field (WTForms)
+    estab = StringField(
+        _l("Establecimiento"),
+        filters=[_strip],
+        render_kw={"maxlength": 3, "inputmode": "numeric", "autocomplete": "off"},
+    )
+    pto_emi = StringField(
+        _l("Punto de emisión"),
+        filters=[_strip],
+        render_kw={"maxlength": 3, "inputmode": "numeric", "autocomplete": "off"},
+    )
+
+    def validate_estab(self, field) -> None:
+        _check_three_digits(
+            field.data,
+            _l("Escriba el número de establecimiento, por ejemplo 001."),
+            _l("El establecimiento tiene 3 dígitos, de 001 a 999 (por ejemplo, 001)."),
+        )
+
+    def validate_pto_emi(self, field) -> None:
+        _check_three_digits(
+            field.data,
+            _l("Escriba el punto de emisión, por ejemplo 001."),
+            _l("El punto de emisión tiene 3 dígitos, de 001 a 999 (por ejemplo, 002)."),
+        )
+
+
+def form_class(issuer: Issuer) -> type[BranchForm]:
+    """The branch form of the issuer's country."""
+    return EcBranchForm if issuer.country == "EC" else BranchForm
+
+
+def series(branch: Branch) -> str:
+    """An Ecuadorian branch's serie: "estab-ptoEmi" (e.g. "001-002"), "" when unset."""
+    return f"{branch.estab}-{branch.pto_emi}" if branch.estab and branch.pto_emi else ""
+
+
 class KioskForm(FlaskForm):
     name = StringField(
         _l("Nombre del quiosco"),
@@ -120,6 +185,34 @@ def code_taken(session: Session, issuer_id: int, code: str, exclude: int | None 
     return session.scalar(query.limit(1)) is not None
 
 
+def pair_problem(
+    session: Session, branch: Branch, estab: str, pto_emi: str
+) -> tuple[str, str] | None:
+    """Why `branch` (of an Ecuadorian issuer; new when its id is None) cannot have this
+    establecimiento and punto de emisión: (field name, Spanish message: PAIR_LOCKED,
+    PAIR_TAKEN or PAIR_USED); None when it may."""
+    pair = f"{estab}-{pto_emi}"
+    if branch.id is not None and branch.estab and pair != series(branch):
+        issued = select(Invoice.id).where(
+            Invoice.branch_id == branch.id, Invoice.serie == series(branch)
+        )
+        if session.scalar(issued.limit(1)) is not None:
+            return "estab", str(PAIR_LOCKED) % {"pair": series(branch)}
+    other = select(Branch.id).where(
+        Branch.issuer_id == branch.issuer_id, Branch.estab == estab, Branch.pto_emi == pto_emi
+    )
+    if branch.id is not None:
+        other = other.where(Branch.id != branch.id)
+    if session.scalar(other.limit(1)) is not None:
+        return "pto_emi", str(PAIR_TAKEN)
+    used = select(Invoice.id).where(Invoice.issuer_id == branch.issuer_id, Invoice.serie == pair)
+    if branch.id is not None:
+        used = used.where(Invoice.branch_id != branch.id)
+    if session.scalar(used.limit(1)) is not None:
+        return "pto_emi", str(PAIR_USED)
+    return None
+
+
 def open_tickets(session: Session, branch_ids: list[int]) -> dict[int, int]:
     """Open tickets per branch id."""
     if not branch_ids:
@@ -134,4 +227,8 @@ def open_tickets(session: Session, branch_ids: list[int]) -> dict[int, int]:
 
 def fill(branch: Branch, form: BranchForm) -> None:
     branch.code, branch.name = form.code.data, form.name.data
-    branch.cp, branch.address = form.cp.data, form.address.data or ""
+    branch.address = form.address.data or ""
+    if isinstance(form, EcBranchForm):
+        branch.cp, branch.estab, branch.pto_emi = "", form.estab.data, form.pto_emi.data
+    else:
+        branch.cp = form.cp.data

@@ -21,11 +21,15 @@ from webapp.admin import bp, scope
 from webapp.admin.auth import staff_required
 from webapp.admin.branch_forms import (
     CODE_TAKEN,
+    PAIR_TAKEN,
     BranchForm,
+    EcBranchForm,
     KioskForm,
     code_taken,
     fill,
+    form_class,
     open_tickets,
+    pair_problem,
 )
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render
@@ -66,6 +70,7 @@ def branches():
     return render(
         "admin/branches.html",
         "content",
+        ec=scope.issuer().country == "EC",
         branches=rows,
         counts=counts,
         notice=request.args.get("aviso"),
@@ -76,23 +81,31 @@ def branches():
 @staff_required(ADMIN)
 def branch_new():
     issuer = scope.issuer()
-    return _branch_form(BranchForm(), Branch(issuer_id=issuer.id, active=True), "creada")
+    form = form_class(issuer)()
+    return _branch_form(form, Branch(issuer_id=issuer.id, active=True), "creada")
 
 
 def _branch_form(form: BranchForm, branch: Branch, notice: str):
     """Create (`branch` new) or edit a branch: a 303 (or HX-Redirect) to its page once saved,
-    else the form again with the messages next to the fields."""
+    else the form again with the messages next to the fields. An Ecuadorian branch's
+    establecimiento and punto de emisión must be free (branch_forms.pair_problem)."""
+    ec = isinstance(form, EcBranchForm)
     if form.validate_on_submit():
         if code_taken(db.session, branch.issuer_id, form.code.data, exclude=branch.id):
             form.code.errors = [CODE_TAKEN]
-        else:
+        if ec and (problem := pair_problem(db.session, branch, form.estab.data, form.pto_emi.data)):
+            form[problem[0]].errors = [problem[1]]
+        if not any(field.errors for field in form):
             fill(branch, form)
             db.session.add(branch)
             try:
                 db.session.commit()
-            except IntegrityError:  # the same code saved at the same moment
+            except IntegrityError:  # the same code (or estab and pto_emi) at the same moment
                 db.session.rollback()
-                form.code.errors = [CODE_TAKEN]
+                if ec and not code_taken(db.session, branch.issuer_id, form.code.data, branch.id):
+                    form.pto_emi.errors = [PAIR_TAKEN]
+                else:
+                    form.code.errors = [CODE_TAKEN]
             else:
                 return _done(url_for("admin.branch", branch_id=branch.id, aviso=notice))
     return render(
@@ -101,6 +114,7 @@ def _branch_form(form: BranchForm, branch: Branch, notice: str):
         status=_status(form),
         form=form,
         branch=branch if branch.id else None,
+        ec=ec,
         in_dialog=is_htmx(),
     )
 
@@ -126,7 +140,8 @@ def branch(branch_id: int):
 @staff_required(ADMIN)
 def branch_edit(branch_id: int):
     found = scope.branch(branch_id)
-    form = BranchForm(obj=found) if request.method == "GET" else BranchForm()
+    kind = form_class(found.issuer)
+    form = kind(obj=found) if request.method == "GET" else kind()
     return _branch_form(form, found, "guardada")
 
 

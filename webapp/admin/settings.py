@@ -5,12 +5,17 @@ the CSD (in a <dialog>), the PAC and its credentials, and the logo and main colo
 that does not pass comes back with the messages next to its fields and 422; one that passes
 redirects (303) to the page with a notice. Secrets (the CSD's key and password, the PAC's
 credentials) are encrypted at rest and never shown again.
+
+An Ecuadorian issuer (country "EC") has SRI's data instead of the SAT's (RUC, razón social,
+nombre comercial, dirección matriz, contabilidad, contribuyente especial, RIMPE) and a
+signing certificate (.p12 and its password, /admin/emisor/firma) instead of the CSD; its
+facturas go to SRI, so it has no PAC to choose.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import abort, redirect, request, url_for
 from flask_babel import gettext as _
@@ -25,10 +30,13 @@ from webapp.admin.settings_forms import (
     BillingForm,
     BrandForm,
     CsdForm,
+    EcFiscalForm,
     FiscalForm,
+    P12Form,
     PacForm,
     check_billing,
     check_fiscal,
+    check_fiscal_ec,
     check_pac,
     normalized_legal_name,
 )
@@ -37,6 +45,10 @@ from webapp.extensions import db
 from webapp.fiscal.rfc import normalize_rfc
 from webapp.htmx import is_htmx, render
 from webapp.models import Invoice, Issuer, StaffRole
+from webapp.sri import catalogs as sri_catalogs
+from webapp.sri.keystore import store_p12
+from webapp.sri.p12 import EXPIRY_WARNING_DAYS as P12_WARNING_DAYS
+from webapp.sri.p12 import P12Error
 
 NOTICES = {
     "fiscal": _l("Datos fiscales guardados."),
@@ -45,9 +57,19 @@ NOTICES = {
     ),
     "facturacion": _l("Política de facturación guardada."),
     "csd": _l("Certificado (CSD) guardado."),
+    "sri": _l("Datos del SRI guardados."),
+    "sri_ruc": _l(
+        "Datos del SRI guardados. El RUC cambió: suba la firma electrónica (.p12) del nuevo RUC "
+        "para poder facturar."
+    ),
+    "firma": _l("Firma electrónica (.p12) guardada."),
     "pac": _l("Proveedor de timbrado guardado."),
     "marca": _l("Logotipo y color guardados."),
 }
+
+
+def _is_ec(issuer: Issuer) -> bool:
+    return issuer.country == "EC"
 
 
 def _may_change_rfc() -> bool:
@@ -83,6 +105,33 @@ def _fiscal_form(issuer: Issuer, posted: bool = False) -> FiscalForm:
     return form
 
 
+def _ec_fiscal_form(issuer: Issuer, posted: bool = False) -> EcFiscalForm:
+    if posted:
+        form = EcFiscalForm()
+    else:
+        form = EcFiscalForm(formdata=None)
+        form.fill_from(issuer)
+    if not _may_change_rfc():
+        form.ruc.render_kw = dict(form.ruc.render_kw or {}, readonly=True)
+        form.ruc.data = issuer.rfc
+    return form
+
+
+def _p12_info(issuer: Issuer, now: datetime) -> dict | None:
+    """What is shown of the stored .p12 (never the file nor its password), or None."""
+    if not (issuer.p12_password_encrypted and issuer.p12_valid_to):  # p12_encrypted: deferred
+        return None
+    valid_to = issuer.p12_valid_to
+    soon = now < valid_to <= now + timedelta(days=P12_WARNING_DAYS)
+    return {
+        "subject": issuer.p12_subject or "",
+        "valid_to": valid_to,
+        "expired": now >= valid_to,
+        "expires_soon": soon,
+        "days_left": (valid_to - now) // timedelta(days=1),
+    }
+
+
 def _billing_form(issuer: Issuer, posted: bool = False) -> BillingForm:
     if posted:
         return BillingForm()
@@ -111,10 +160,18 @@ def _show(form, errors: dict[str, str]) -> None:
 def _page(issuer: Issuer, status: int = 200, **forms):
     """The settings page; `forms` holds the posted form (with its errors) by its name."""
     now = datetime.now(UTC)
-    csd = stored_info(issuer)
+    ec = _is_ec(issuer)
+    csd = None if ec else stored_info(issuer)
+    fiscal_form = forms.get("fiscal_form") or (
+        _ec_fiscal_form(issuer) if ec else _fiscal_form(issuer)
+    )
     context = {
         "issuer": issuer,
-        "fiscal_form": forms.get("fiscal_form") or _fiscal_form(issuer),
+        "ec": ec,
+        "p12": _p12_info(issuer, now) if ec else None,
+        "p12_warning_days": P12_WARNING_DAYS,
+        "rimpe_labels": sri_catalogs.RIMPE,
+        "fiscal_form": fiscal_form,
         "billing_form": forms.get("billing_form") or _billing_form(issuer),
         "pac_form": forms.get("pac_form") or _pac_form(issuer),
         "brand_form": forms.get("brand_form") or _brand_form(issuer),
@@ -149,6 +206,8 @@ def settings():
 @staff_required(StaffRole.ISSUER_ADMIN)
 def settings_fiscal():
     issuer = scope.issuer()
+    if _is_ec(issuer):
+        return _settings_fiscal_ec(issuer)
     form = _fiscal_form(issuer, posted=True)
     errors = check_fiscal(form, issuer, _may_change_rfc()) if form.validate_on_submit() else {}
     new_rfc = normalize_rfc(form.rfc.data) if _may_change_rfc() else issuer.rfc
@@ -169,6 +228,37 @@ def settings_fiscal():
     issuer.legal_name = normalized_legal_name(form.legal_name.data)
     issuer.regimen_fiscal = form.regimen.data.strip()
     issuer.cp = form.cp.data
+    db.session.commit()
+    return _saved(what)
+
+
+def _settings_fiscal_ec(issuer: Issuer):
+    """An Ecuadorian issuer's SRI data; the RUC (operator only) drops the .p12 when it
+    changes, since the certificate names the RUC."""
+    form = _ec_fiscal_form(issuer, posted=True)
+    csrf_ok = form.validate_on_submit() or "csrf_token" not in form.errors
+    may_change = _may_change_rfc()
+    errors = check_fiscal_ec(form, may_change)
+    new_ruc = (form.ruc.data or "") if may_change else issuer.rfc
+    if "ruc" not in errors and new_ruc != issuer.rfc:
+        taken = db.session.scalar(select(Issuer.id).where(Issuer.rfc == new_ruc))
+        if taken is not None:
+            errors["ruc"] = _("Ese RUC ya es de otro emisor de la plataforma.")
+    _show(form, errors)
+    if errors or not csrf_ok:
+        return _page(issuer, 422, fiscal_form=form)
+    what = "sri"
+    if new_ruc != issuer.rfc:
+        issuer.rfc = new_ruc
+        issuer.p12_encrypted = issuer.p12_password_encrypted = None
+        issuer.p12_subject = issuer.p12_valid_to = None
+        what = "sri_ruc"
+    issuer.legal_name = form.legal_name.data
+    issuer.trade_name = form.trade_name.data or None
+    issuer.head_office_address = form.head_office_address.data
+    issuer.keeps_accounts = form.keeps_accounts.data == sri_catalogs.SI
+    issuer.special_taxpayer = form.special_taxpayer.data or None
+    issuer.rimpe = form.rimpe.data or None
     db.session.commit()
     return _saved(what)
 
@@ -271,6 +361,8 @@ def _csd_page(issuer: Issuer, form: CsdForm, status: int = 200):
 def settings_csd():
     """Subir el CSD: .cer, .key and its password, judged before anything is stored."""
     issuer = scope.issuer()
+    if _is_ec(issuer):  # an Ecuadorian issuer signs with a .p12: settings_p12
+        abort(404)
     form = CsdForm()
     if request.method == "GET":
         return _csd_page(issuer, form)
@@ -294,6 +386,53 @@ def settings_csd():
         return _csd_page(issuer, form, 422)
     db.session.commit()
     return _saved("csd")
+
+
+# --- Ecuador: the signing certificate (.p12) -----------------------------------------------
+
+
+def _p12_page(issuer: Issuer, form: P12Form, status: int = 200):
+    """The .p12 upload form: a page, or to htmx the `dialog` block (like the CSD's)."""
+    return render(
+        "admin/settings_p12.html",
+        "dialog",
+        status=status,
+        form=form,
+        issuer=issuer,
+        in_dialog=is_htmx(),
+    )
+
+
+@bp.route("/emisor/firma", methods=["GET", "POST"])
+@staff_required(StaffRole.ISSUER_ADMIN)
+def settings_p12():
+    """Subir la firma electrónica (.p12) and its password, judged before anything is stored
+    (webapp.sri.keystore.store_p12): it must open, sign, name the issuer's RUC, be valid."""
+    issuer = scope.issuer()
+    if not _is_ec(issuer):  # a Mexican issuer signs with its CSD: settings_csd
+        abort(404)
+    form = P12Form()
+    if request.method == "GET":
+        return _p12_page(issuer, form)
+    _limit_upload()
+    if not form.validate_on_submit():
+        return _p12_page(issuer, form, 422)
+    data, password = _upload(form.p12), form.password.data or ""
+    if not data:
+        form.p12.errors = [_("Elija el archivo .p12 de su firma electrónica.")]
+    if not password:
+        form.password.errors = [_("Escriba la contraseña de la firma electrónica.")]
+    if not (data and password):
+        return _p12_page(issuer, form, 422)
+    try:
+        store_p12(issuer, data, password, now=datetime.now(UTC))
+    except P12Error as error:
+        db.session.rollback()
+        field = form.password if error.code == "password" else form.p12
+        field.errors = [str(error)]
+        return _p12_page(issuer, form, 422)
+    db.session.commit()
+    return _saved("firma")
 
 
 # --- PAC ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from stdnum.ec import ruc as ec_ruc
 from wtforms import (
     BooleanField,
     IntegerField,
@@ -26,12 +27,21 @@ from wtforms.fields.choices import SelectChoice
 
 from webapp.config import PACS
 from webapp.fiscal import catalogs, matrix
-from webapp.fiscal.limits import CP_LENGTH, LEGAL_NAME_MAX, MAX_FOLIO, SERIE_MAX
+from webapp.fiscal.limits import (
+    CP_LENGTH,
+    LEGAL_NAME_MAX,
+    MAX_FOLIO,
+    SERIE_MAX,
+    TEXT_MESSAGES,
+    TextProblem,
+    check_text,
+)
 from webapp.fiscal.problems import Problem
 from webapp.fiscal.receptor import check_cp, check_nombre, normalize_nombre
 from webapp.fiscal.rfc import PersonType, check_rfc, person_type
 from webapp.fiscal.window import MAX_DAYS_AFTER, WindowKind, WindowPolicy, parse_policy
 from webapp.models import Issuer
+from webapp.sri import catalogs as sri_catalogs
 
 PERIODICIDADES = {
     "01": _l("Diaria"),
@@ -322,4 +332,139 @@ class BrandForm(FlaskForm):
         _l("Color principal"),
         filters=[_strip],
         render_kw={"maxlength": 7, "placeholder": "#0b5d3b", "spellcheck": "false"},
+    )
+
+
+# --- Ecuador (SRI) ------------------------------------------------------------------------
+
+SRI_TEXT_MAX = 300
+"""nombreComercial and dirMatriz in SRI's factura XSD: 1 to 300 characters, one line."""
+SPECIAL_TAXPAYER = re.compile(r"[A-Za-z0-9]{3,13}")
+"""contribuyenteEspecial in SRI's XSD: the resolution number, 3 to 13 letters or digits."""
+_SPACES = re.compile(r"\s+")
+
+
+def _one_line(value):
+    """Trimmed, single spaces (line breaks and tabs become one space)."""
+    return _SPACES.sub(" ", value).strip() if isinstance(value, str) else value
+
+
+class EcFiscalForm(FlaskForm):
+    """An Ecuadorian issuer's SRI data (infoTributaria and infoFactura of its facturas)."""
+
+    ruc = StringField(
+        _l("RUC"),
+        filters=[_strip],
+        render_kw={"maxlength": 13, "inputmode": "numeric", "autocomplete": "off"},
+    )
+    legal_name = StringField(
+        _l("Razón social"), filters=[_one_line], render_kw={"maxlength": LEGAL_NAME_MAX}
+    )
+    trade_name = StringField(
+        _l("Nombre comercial"), filters=[_one_line], render_kw={"maxlength": SRI_TEXT_MAX}
+    )
+    head_office_address = StringField(
+        _l("Dirección matriz"), filters=[_one_line], render_kw={"maxlength": SRI_TEXT_MAX}
+    )
+    keeps_accounts = RadioField(
+        _l("Obligado a llevar contabilidad"),
+        choices=[SelectChoice(sri_catalogs.SI, _l("Sí")), SelectChoice(sri_catalogs.NO, _l("No"))],
+        validate_choice=False,
+    )
+    special_taxpayer = StringField(
+        _l("Contribuyente especial (número de resolución)"),
+        filters=[_strip],
+        render_kw={"maxlength": 13, "autocomplete": "off"},
+    )
+    rimpe = RadioField(
+        _l("Régimen RIMPE"),
+        choices=[
+            SelectChoice("", _l("No pertenece al régimen RIMPE")),
+            SelectChoice(sri_catalogs.RIMPE_EMPRENDEDOR, _l("RIMPE emprendedor")),
+            SelectChoice(sri_catalogs.RIMPE_NEGOCIO_POPULAR, _l("RIMPE negocio popular")),
+        ],
+        validate_choice=False,
+    )
+
+    def fill_from(self, issuer: Issuer) -> None:
+        """Values of `issuer` (on a GET)."""
+        self.ruc.data, self.legal_name.data = issuer.rfc, issuer.legal_name
+        self.trade_name.data = issuer.trade_name or ""
+        self.head_office_address.data = issuer.head_office_address or ""
+        self.keeps_accounts.data = sri_catalogs.SI if issuer.keeps_accounts else sri_catalogs.NO
+        self.special_taxpayer.data = issuer.special_taxpayer or ""
+        self.rimpe.data = issuer.rimpe or ""
+
+
+def _text_problem(value: str, limit: int, too_long) -> str | None:
+    problem = check_text(value, limit, pipe=True)
+    if problem is TextProblem.TOO_LONG:
+        return f"{too_long} {_(TEXT_MESSAGES[problem], max=limit)}"
+    return _(TEXT_MESSAGES[problem]) if problem is not None else None
+
+
+def check_fiscal_ec(form: EcFiscalForm, may_change_ruc: bool) -> dict[str, str]:
+    """SRI's rules for the issuer's data: the RUC (when it may change) passes stdnum's
+    check, the razón social and dirección matriz are given, the rest within SRI's XSD."""
+    errors: dict[str, str] = {}
+    if may_change_ruc:
+        ruc = form.ruc.data or ""
+        if not ruc:
+            errors["ruc"] = _("Escriba el RUC del emisor.")
+        elif not re.fullmatch(r"\d{13}", ruc):
+            errors["ruc"] = _("El RUC tiene 13 dígitos, sin espacios ni guiones.")
+        elif not ruc.endswith("001"):
+            errors["ruc"] = _("El RUC del contribuyente termina en 001.")
+        elif not ec_ruc.is_valid(ruc):
+            errors["ruc"] = _(
+                "Este RUC no es válido: revise los dígitos (el verificador no coincide o la "
+                "provincia o el tipo de contribuyente no existen)."
+            )
+    legal_name = form.legal_name.data or ""
+    if not legal_name:
+        errors["legal_name"] = _("Escriba la razón social, como en el RUC.")
+    elif problem := _text_problem(
+        legal_name,
+        LEGAL_NAME_MAX,
+        _(
+            "La razón social es demasiado larga: debe caber en el asunto del correo de cada "
+            "factura."
+        ),
+    ):
+        errors["legal_name"] = problem
+    if problem := _text_problem(
+        form.trade_name.data, SRI_TEXT_MAX, _("El nombre comercial es demasiado largo.")
+    ):
+        errors["trade_name"] = problem
+    address = form.head_office_address.data or ""
+    if not address:
+        errors["head_office_address"] = _("Escriba la dirección de la matriz, como en el RUC.")
+    elif problem := _text_problem(
+        address, SRI_TEXT_MAX, _("La dirección matriz es demasiado larga.")
+    ):
+        errors["head_office_address"] = problem
+    if form.keeps_accounts.data not in (sri_catalogs.SI, sri_catalogs.NO):
+        errors["keeps_accounts"] = _("Indique si está obligado a llevar contabilidad.")
+    special = form.special_taxpayer.data or ""
+    if special and not SPECIAL_TAXPAYER.fullmatch(special):
+        errors["special_taxpayer"] = _(
+            "El número de resolución de contribuyente especial lleva de 3 a 13 letras o "
+            "números, sin espacios ni guiones. Déjelo vacío si no es contribuyente especial."
+        )
+    if (form.rimpe.data or "") not in ("", *sri_catalogs.RIMPE):
+        errors["rimpe"] = _("Elija una opción de la lista.")
+    return errors
+
+
+class P12Form(FlaskForm):
+    # Ids of their own: the dialog is shown over the page, which has other forms.
+    p12 = FileField(
+        _l("Archivo de firma electrónica (.p12)"),
+        id="p12_file",
+        render_kw={"accept": ".p12,.pfx"},
+    )
+    password = PasswordField(
+        _l("Contraseña de la firma electrónica"),
+        id="p12_password",
+        render_kw={"autocomplete": "off"},
     )

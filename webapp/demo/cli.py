@@ -20,9 +20,11 @@ demo_cli = AppGroup("demo", help="Demo data.")
 
 @demo_cli.command("load")
 def load_command() -> None:
-    """Create the demo merchant: test CSD, 3 branches, 2,000 open tickets (idempotent)."""
+    """Create the demo merchant: test CSD, 3 branches, 2,000 open tickets; the demo telecom
+    provider and its bills; the Ecuadorian demo (idempotent)."""
     from webapp import crypto
-    from webapp.demo import data, services
+    from webapp.billing.run import BillingError
+    from webapp.demo import data, ecuador, services
     from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
     from webapp.wiring import stamping
 
@@ -31,11 +33,24 @@ def load_command() -> None:
     issuer = result.issuer
     # No holder emails: six months of their invoices would bury a newcomer's mail in /dev/mail.
     telecom = services.load_services_demo(db.session, cipher, holder_emails=False)
-    staff = ensure_demo_staff(db.session, issuer, telecom.issuer)
+    andes = ecuador.load_ecuador_demo(db.session, cipher, holder_emails=False)
+    staff = ensure_demo_staff(
+        db.session, issuer, telecom.issuer, ecuador=(andes.services, andes.shop)
+    )
     db.session.commit()
     bills = services.load_history(
         db.session, stamping(), progress=lambda period: click.echo(f"  billed {period}", err=True)
     )
+    try:
+        andes_bills: int | None = ecuador.load_ecuador_history(
+            db.session,
+            stamping(),
+            progress=lambda period: click.echo(f"  billed {period} (Ecuador)", err=True),
+        )
+    except BillingError as error:  # the billing run has no SRI document yet
+        db.session.rollback()
+        andes_bills = None
+        click.echo(f"  Ecuadorian bills not made: {error}", err=True)
     if not result.created:
         click.echo(
             f"Demo issuer '{issuer.slug}' already exists ({issuer.rfc} {issuer.legal_name}, "
@@ -54,6 +69,20 @@ def load_command() -> None:
             f"{telecom.issuer.legal_name}, {telecom.accounts} service accounts, "
             f"{telecom.lines} lines, {bills} bills of the last 6 months. Try "
             "`flask demo lines --count 5` for lines to add."
+        )
+    if andes.created:
+        made = (
+            f"{andes_bills} SRI facturas of the last 6 months"
+            if andes_bills is not None
+            else "no bills yet"
+        )
+        click.echo(
+            f"Created the Ecuadorian demo: telecom provider '{andes.services.slug}' "
+            f"(RUC {andes.services.rfc} {andes.services.legal_name}, {andes.accounts} service "
+            f"accounts, {andes.lines} lines, {made}) and shop '{andes.shop.slug}' "
+            f"(RUC {andes.shop.rfc} {andes.shop.trade_name}, {andes.tickets} open tickets in "
+            "USD), each with a test .p12. Try `flask demo tickets --issuer quito-demo` and "
+            "`flask demo lines --issuer andina-demo`."
         )
     click.echo(
         "Back office (/admin): "
@@ -122,11 +151,12 @@ def serve_command(ctx: click.Context, host: str, port: int) -> None:
 @demo_cli.command("tickets")
 @click.option("--count", "-n", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--branch", "branch_code", help="Only this branch code (e.g. CENTRO).")
-@click.option("--issuer", "slug", default="demo", show_default=True, help="Issuer slug.")
+@click.option("--issuer", "--slug", "slug", default="demo", show_default=True, help="Issuer slug.")
 def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
     """Print open tickets that can be invoiced now under the issuer's invoicing window,
-    newest first, one JSON object per line."""
+    newest first, one JSON object per line (sale times in the issuer's country's time)."""
     from webapp.demo.data import MEXICO_CITY
+    from webapp.demo.ecuador import ECUADOR
     from webapp.fiscal.window import in_window, parse_policy
     from webapp.models import utcnow
 
@@ -134,6 +164,7 @@ def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
     if issuer is None:
         raise click.ClickException(f"No issuer '{slug}'. Run `flask demo load` first.")
     policy, now = parse_policy(issuer.window_policy), utcnow()
+    zone = ECUADOR if issuer.country == "EC" else MEXICO_CITY
     query = (
         select(Ticket, Branch)
         .join(Branch, Ticket.branch_id == Branch.id)
@@ -152,7 +183,7 @@ def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
             "order_number": ticket.order_number,
             "ticket_number": ticket.ticket_number,
             "total": f"{ticket.total:.2f}",
-            "sold_at": ticket.sold_at.astimezone(MEXICO_CITY).isoformat(),
+            "sold_at": ticket.sold_at.astimezone(zone).isoformat(),
         }
         click.echo(json.dumps(record, ensure_ascii=False))
         printed += 1
@@ -166,7 +197,9 @@ def tickets_command(count: int, branch_code: str | None, slug: str) -> None:
 
 @demo_cli.command("lines")
 @click.option("--count", "-n", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--issuer", "slug", default="telcel-demo", show_default=True, help="Issuer slug.")
+@click.option(
+    "--issuer", "--slug", "slug", default="telcel-demo", show_default=True, help="Issuer slug."
+)
 def lines_command(count: int, slug: str) -> None:
     """Print lines of the demo telecom provider to add in Mis servicios, one JSON object per
     line: the number, its service type, the holder, and where its code is sent."""

@@ -43,6 +43,7 @@ REGIMEN_FISCAL = "601"
 CP = "62661"
 SERIE = "T"
 BILLING_BRANCH = "FACTURACION"  # the branch whose tickets are the bills' sales
+PAYMENT_FORMS = ("03", "04", "28", "01")  # SAT c_FormaPago of the holders' payments
 
 TERMS_VERSION = "2026-01"
 TERMS = """Términos y Condiciones del Servicio (versión {version})
@@ -249,18 +250,21 @@ def load_history(
     *,
     months: int = 6,
     progress: Callable[[str], None] | None = None,
+    slug: str = SLUG,
+    payment_forms: tuple[str, ...] = PAYMENT_FORMS,
 ) -> int:
     """Bill the demo provider's last `months` periods through the billing run, with the
     payments received in between (most holders pay the balance before the due date; some
     pay part, some nothing). Idempotent: periods already billed add nothing. Answers the
-    number of bills of the provider."""
+    number of bills of the provider. `slug`: which demo provider (the Ecuadorian one too,
+    webapp.demo.ecuador), paid with `payment_forms` (its country's formas de pago)."""
     now = now or datetime.now(UTC)
-    issuer = services_issuer(session)
+    issuer = session.scalar(select(Issuer).where(Issuer.slug == slug))
     if issuer is None:
         return 0
     rng = random.Random(20261207)  # noqa: S311 (demo data)
     for period in past_periods(now, months):
-        _pay_previous(session, issuer.id, period, rng)
+        _pay_previous(session, issuer.id, period, rng, payment_forms)
         run(session, stamping, issuer, period, now)
         if progress:
             progress(period)
@@ -269,7 +273,13 @@ def load_history(
     )
 
 
-def _pay_previous(session: Session, issuer_id: int, period: str, rng: random.Random) -> None:
+def _pay_previous(
+    session: Session,
+    issuer_id: int,
+    period: str,
+    rng: random.Random,
+    payment_forms: tuple[str, ...] = PAYMENT_FORMS,
+) -> None:
     """Payments for the bills of the period before `period`, received before their due date
     (so before this period's corte); written once (external ids)."""
     before = previous_period(period)
@@ -279,12 +289,18 @@ def _pay_previous(session: Session, issuer_id: int, period: str, rng: random.Ran
             ServiceBill.service_account_id,
             ServiceBill.balance_due,
             ServiceBill.cut_date,
-        ).where(ServiceBill.issuer_id == issuer_id, ServiceBill.period == before)
-    ).all()
-    if not bills or session.scalar(
-        select(Payment.id).where(
-            Payment.issuer_id == issuer_id, Payment.external_id == f"demo-{bills[0].id}"
         )
+        .where(ServiceBill.issuer_id == issuer_id, ServiceBill.period == before)
+        .order_by(ServiceBill.id)
+    ).all()
+    # Written already when any of them was paid (the first bill may be one nobody paid).
+    if not bills or session.scalar(
+        select(Payment.id)
+        .where(
+            Payment.issuer_id == issuer_id,
+            Payment.external_id.in_([f"demo-{bill.id}" for bill in bills]),
+        )
+        .limit(1)
     ):
         return
     rows = []
@@ -301,7 +317,7 @@ def _pay_previous(session: Session, issuer_id: int, period: str, rng: random.Ran
                 "external_id": f"demo-{bill_id}",
                 "amount": amount,
                 "received_at": datetime.combine(paid_on, time(12), tzinfo=UTC),
-                "forma_pago": rng.choice(("03", "04", "28", "01")),
+                "forma_pago": rng.choice(payment_forms),
                 "reference": f"PAGO-{bill_id}",
                 "created_at": datetime.now(UTC),
             }

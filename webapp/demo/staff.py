@@ -14,13 +14,21 @@ OPERATOR_EMAIL = "operador@example.com"
 ADMIN_EMAIL = "admin.gaviota@example.com"
 BRANCH_EMAIL = "centro.gaviota@example.com"
 SERVICES_ADMIN_EMAIL = "admin.telcel@example.com"  # the demo telecom provider's admin
+# The Ecuadorian demo's admins (webapp.demo.ecuador): the telecom provider's and the shop's.
+ECUADOR_SERVICES_ADMIN_EMAIL = "admin.andina@example.com"
+ECUADOR_SHOP_ADMIN_EMAIL = "admin.quito@example.com"
 
 
 def ensure_demo_staff(
-    session: Session, issuer: Issuer, services: Issuer | None = None
+    session: Session,
+    issuer: Issuer,
+    services: Issuer | None = None,
+    *,
+    ecuador: tuple[Issuer, Issuer] | None = None,
 ) -> list[StaffMember]:
     """The demo staff members, created when missing (idempotent); flushes. With the demo
-    telecom provider (`services`), its admin too."""
+    telecom provider (`services`), its admin too; with the Ecuadorian demo (`ecuador`: its
+    telecom provider and its shop), their admins."""
     wanted = [
         (OPERATOR_EMAIL, StaffRole.OPERATOR, None, None),
         (ADMIN_EMAIL, StaffRole.ISSUER_ADMIN, issuer, None),
@@ -28,6 +36,10 @@ def ensure_demo_staff(
     ]
     if services is not None:
         wanted.append((SERVICES_ADMIN_EMAIL, StaffRole.ISSUER_ADMIN, services, None))
+    if ecuador is not None:
+        telecom, shop = ecuador
+        wanted.append((ECUADOR_SERVICES_ADMIN_EMAIL, StaffRole.ISSUER_ADMIN, telecom, None))
+        wanted.append((ECUADOR_SHOP_ADMIN_EMAIL, StaffRole.ISSUER_ADMIN, shop, None))
     members = []
     for email, role, owner, branch in wanted:
         member = session.scalar(select(StaffMember).where(StaffMember.email == email))

@@ -43,4 +43,5 @@ def owns(public_id: str) -> bool:
 def finish(slug: str) -> None:
     """The invoice is made: start afresh, keeping branch and RFC for the next ticket."""
     flow = get(slug)
-    save({"slug": slug, "branch_id": flow.get("branch_id"), "rfc": flow.get("rfc"), "tickets": []})
+    kept = {name: flow[name] for name in ("branch_id", "rfc", "id_type") if name in flow}
+    save({"slug": slug, **kept, "tickets": []})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from wtforms import EmailField, HiddenField, RadioField, SelectField, StringField
 from wtforms.validators import Regexp, ValidationError
 
-from webapp.fiscal import catalogs, matrix
+from webapp.fiscal import catalogs, ec_buyer, matrix
 from webapp.fiscal.limits import CP_LENGTH, NOMBRE_MAX
 from webapp.fiscal.receptor import Receptor, check_receptor, normalize_nombre
 from webapp.fiscal.rfc import PersonType, check_rfc, person_type
@@ -24,6 +25,7 @@ from webapp.invoicing.widgets import EmailInput, HiddenInput, Select, TextInput
 from webapp.issuing.lookup import TicketCheck, TicketProblem, check_ticket
 from webapp.mail import validate_address
 from webapp.models import Branch, Issuer, Ticket
+from webapp.sri import catalogs as sri_catalogs
 from webapp.tickets.payment import predominant
 
 TICKET_FIELDS = ("order_number", "ticket_number", "total")
@@ -32,6 +34,8 @@ MISSES = frozenset(
     {TicketProblem.NOT_FOUND, TicketProblem.ORDER_MISMATCH, TicketProblem.TOTAL_MISMATCH}
 )
 RECEPTOR_FIELDS = ("nombre", "cp", "regimen", "uso_cfdi", "email")
+# An Ecuadorian issuer's buyer (SRI comprador): the identification is asked at the RFC step.
+EC_BUYER_FIELDS = ("nombre", "direccion", "email")
 
 
 def _strip(value):
@@ -138,6 +142,87 @@ class TicketForm(Form):
             self.forma_pago.data = recorded
 
 
+def is_ec(issuer: Issuer) -> bool:
+    """Whether `issuer` invoices under Ecuador's SRI rules (else Mexico's SAT)."""
+    return issuer.country == "EC"
+
+
+class IdentificationForm(Form):
+    """The RFC step of an Ecuadorian issuer: the buyer's tipo de identificación and number."""
+
+    id_type = SelectField(
+        _l("Tipo de identificación"), choices=[], validate_choice=False, widget=Select()
+    )
+    identificacion = StringField(
+        _l("Identificación"),
+        filters=[_strip],
+        widget=TextInput(),
+        render_kw={
+            "autocomplete": "off",
+            "autocapitalize": "characters",
+            "maxlength": 30,
+            "spellcheck": "false",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.id_type.choices = _id_type_choices()
+
+
+@functools.cache
+def _id_type_choices() -> tuple[tuple[str, str], ...]:
+    return (("", _l("Elija…")),) + tuple(sri_catalogs.TIPOS_IDENTIFICACION.items())
+
+
+class EcTicketForm(Form):
+    """The ticket step of an Ecuadorian issuer: the same ticket fields, then the buyer's
+    razón social, dirección and email (no CP, régimen nor uso) and an SRI forma de pago."""
+
+    order_number = TicketForm.order_number
+    ticket_number = TicketForm.ticket_number
+    total = TicketForm.total
+    forma_pago = TicketForm.forma_pago
+    nombre = StringField(
+        _l("Razón social / Nombres y apellidos"),
+        filters=[_strip],
+        widget=TextInput(),
+        render_kw={"autocomplete": "name", "maxlength": NOMBRE_MAX},
+    )
+    direccion = StringField(
+        _l("Dirección"),
+        filters=[_strip],
+        widget=TextInput(),
+        render_kw={"autocomplete": "street-address", "maxlength": ec_buyer.DIRECCION_MAX},
+    )
+    email = TicketForm.email
+    key = TicketForm.key
+
+    def fill_choices(self, issuer: Issuer, rfc: str) -> None:
+        """The issuer's formas de pago, SRI's codes with SRI's names."""
+        self.forma_pago.choices = _sri_formas_pago_choices(issuer.formas_pago)
+
+    preselect_forma_pago = TicketForm.preselect_forma_pago
+
+
+def ticket_form(issuer: Issuer, **kwargs) -> TicketForm | EcTicketForm:
+    """The ticket step's form for the issuer's country."""
+    return EcTicketForm(**kwargs) if is_ec(issuer) else TicketForm(**kwargs)
+
+
+def buyer_fields(issuer: Issuer) -> tuple[str, ...]:
+    """The ticket step's fields about the customer, checked inline one by one."""
+    return EC_BUYER_FIELDS if is_ec(issuer) else RECEPTOR_FIELDS
+
+
+@functools.lru_cache(maxsize=64)
+def _sri_formas_pago_choices(formas_pago: str) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (code, f"{code} · {sri_catalogs.FORMAS_PAGO.get(code, code)}")
+        for code in formas_pago.split(",")
+    )
+
+
 # The choices below are built once per process: the catalogs do not change while it runs, and
 # "Elija…" is a lazy string, translated when the select is rendered. Tuples: shared, never
 # changed in place.
@@ -186,6 +271,20 @@ def check_rfc_form(form: RfcForm) -> str | None:
         return None
     form.rfc.data = rfc
     return rfc
+
+
+def check_identification_form(form: IdentificationForm) -> tuple[str, str] | None:
+    """The tipo de identificación and the normalised identification, or None with the problems
+    on the fields. A consumidor final's identification is filled in (it is fixed)."""
+    id_type = form.id_type.data or ""
+    if problem := ec_buyer.check_id_type(id_type):
+        form.id_type.errors = [messages.ec_message("id_type", problem)]
+        return None
+    form.identificacion.data = ec_buyer.normalize_identificacion(id_type, form.identificacion.data)
+    if problem := ec_buyer.check_identificacion(id_type, form.identificacion.data):
+        form.identificacion.errors = [messages.ec_message("identificacion", problem, id_type)]
+        return None
+    return form.identificacion.data, id_type
 
 
 @dataclass
@@ -303,6 +402,11 @@ def check_receptor_fields(form: TicketForm, rfc: str, issuer: Issuer, out: Ticke
     """Receptor data and forma de pago, with the fiscal rules, next to each field."""
     out.receptor, errors = check_receptor_data(form, rfc)
     out.errors.update(errors)
+    _check_forma_pago_and_email(form, issuer, out)
+    return out
+
+
+def _check_forma_pago_and_email(form, issuer: Issuer, out: TicketOutcome) -> None:
     if not form.forma_pago.data:
         out.errors["forma_pago"] = messages.REQUIRED["forma_pago"]
     elif form.forma_pago.data not in issuer.formas_pago.split(","):
@@ -314,7 +418,42 @@ def check_receptor_fields(form: TicketForm, rfc: str, issuer: Issuer, out: Ticke
             out.email = validate_address(form.email.data)
         except ValueError:
             out.errors["email"] = messages.BAD_EMAIL
+
+
+def check_ec_buyer_fields(
+    form: EcTicketForm,
+    identification: tuple[str, str],
+    issuer: Issuer,
+    out: TicketOutcome,
+    added: list[Ticket],
+) -> TicketOutcome:
+    """An Ecuadorian buyer's data, forma de pago and email, next to each field; and the
+    consumidor final's limit on the invoice's total (the tickets added and the one typed),
+    next to the total. `identification`: (number, tipo) from the RFC step."""
+    numero, id_type = identification
+    total = sum((t.total for t in added), Decimal(0))
+    typed = parse_total(form.total.data or "") if form.total.data else None
+    if typed is not None and "total" not in out.errors:
+        total += typed
+    problems = ec_buyer.check_buyer(id_type, numero, form.nombre.data, form.direccion.data, total)
+    for name, problem in problems.items():
+        if name == "total":
+            out.errors["total"] = messages.ec_message("total", problem, id_type)
+        elif name in ("nombre", "direccion"):
+            out.errors[name] = messages.ec_message(name, problem, id_type)
+        else:  # the identification changed its rules under the customer: ask for it again
+            out.errors["nombre"] = messages.ec_message("identificacion", problem, id_type)
+    if not problems:
+        out.receptor = ec_buyer.receptor(id_type, numero, form.nombre.data, form.direccion.data)
+    _check_forma_pago_and_email(form, issuer, out)
     return out
+
+
+def check_buyer_fields(form, identification: tuple[str, str], issuer, out, added):
+    """The customer's data of the ticket step, by the issuer's country (see the two checks)."""
+    if is_ec(issuer):
+        return check_ec_buyer_fields(form, identification, issuer, out, added)
+    return check_receptor_fields(form, identification[0], issuer, out)
 
 
 def show(form: FlaskForm, errors: dict[str, object], only: tuple[str, ...] | None = None):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from webapp.fiscal.ec_buyer import DIRECCION_MAX
 from webapp.fiscal.limits import NOMBRE_MAX
 from webapp.issuing.lookup import TicketProblem
+from webapp.sri import catalogs as sri_catalogs
 
 TICKET = {
     TicketProblem.NOT_FOUND: _l(
@@ -98,3 +100,50 @@ def fiscal_message(field: str, problem: str):
     if problem == "empty":
         return REQUIRED[field]
     return FISCAL.get((field, str(problem)), REQUIRED[field])
+
+
+# Ecuador (SRI): the buyer's problems by (field, problem code), and by the tipo de
+# identificación for the identification itself; see webapp.fiscal.ec_buyer.
+EC_REQUIRED = {
+    "id_type": _l("Elija el tipo de identificación."),
+    "identificacion": _l("Escriba su identificación."),
+    "nombre": _l("Escriba su razón social, o sus nombres y apellidos."),
+    "direccion": _l("Escriba su dirección."),
+}
+EC_IDENTIFICACION = {
+    ("format", sri_catalogs.RUC): _l("El RUC tiene 13 dígitos y termina en 001."),
+    ("check_digit", sri_catalogs.RUC): _l(
+        "El RUC no es válido: revise sus 13 dígitos; debe ser el de su registro en el SRI."
+    ),
+    ("format", sri_catalogs.CEDULA): _l("La cédula tiene 10 dígitos."),
+    ("check_digit", sri_catalogs.CEDULA): _l(
+        "La cédula no es válida: revise sus 10 dígitos; el último es un dígito verificador."
+    ),
+    ("format", sri_catalogs.PASAPORTE): _l(
+        "Escriba el pasaporte con letras y números, de 3 a 20 caracteres."
+    ),
+    ("format", sri_catalogs.EXTERIOR): _l(
+        "Escriba la identificación con letras y números, hasta 20 caracteres."
+    ),
+}
+EC_FISCAL = {
+    ("id_type", "unknown"): _l("Elija un tipo de identificación de la lista."),
+    ("total", "generic"): _l(
+        "Una factura de más de US$ %(limit)s no puede emitirse a consumidor final. Cambie la "
+        "identificación por su cédula, RUC o pasaporte.",
+        limit=sri_catalogs.CONSUMIDOR_FINAL_LIMITE,
+    ),
+    ("nombre", "too_long"): FISCAL[("nombre", "too_long")],
+    ("direccion", "too_long"): _l(
+        "La dirección admite como máximo %(max)s caracteres.", max=DIRECCION_MAX
+    ),
+}
+
+
+def ec_message(field: str, problem: str, id_type: str = ""):
+    """The Spanish message of an Ecuadorian buyer's problem next to `field`."""
+    if problem == "empty":
+        return EC_REQUIRED[field]
+    if field == "identificacion":
+        return EC_IDENTIFICACION.get((str(problem), id_type), EC_REQUIRED[field])
+    return EC_FISCAL.get((field, str(problem)), EC_REQUIRED.get(field, REQUIRED.get(field)))

@@ -24,16 +24,20 @@ from webapp.fiscal.ticket_input import normalize_number
 from webapp.htmx import forward, is_htmx, redirect_any, render
 from webapp.invoicing import bp, flow, guard, profile
 from webapp.invoicing.forms import (
-    RECEPTOR_FIELDS,
     TICKET_FIELDS,
     BranchForm,
     EmailForm,
+    IdentificationForm,
     RfcForm,
     TicketForm,
-    check_receptor_fields,
+    buyer_fields,
+    check_buyer_fields,
+    check_identification_form,
     check_rfc_form,
     check_ticket_fields,
+    is_ec,
     show,
+    ticket_form,
 )
 from webapp.invoicing.messages import NO_TICKETS
 from webapp.issuing import issue, retention
@@ -42,6 +46,7 @@ from webapp.kiosk_context import current as on_kiosk
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
 from webapp.security.web import cookie_options
 from webapp.services.stamping import Result, filename, files_with_pdf
+from webapp.sri import catalogs as sri_catalogs
 from webapp.wiring import queue_invoice_mail, stamping
 
 BRANCH_COOKIE = "sucursal_{}"
@@ -129,6 +134,47 @@ def _guests_allowed():
     return redirect_any(url_for("accounts.sign_in", next=back.rstrip("?")))
 
 
+# The RFC step of an Ecuadorian issuer asks the buyer's tipo de identificación and number
+# instead (IdentificationForm): kept as state["rfc"] and state["id_type"], the rest of the flow
+# reads them as it reads the RFC.
+
+
+def _id_form(issuer: Issuer, **kwargs) -> RfcForm | IdentificationForm:
+    return IdentificationForm(**kwargs) if is_ec(issuer) else RfcForm(**kwargs)
+
+
+def _id_field(issuer: Issuer) -> str:
+    """The field whose presence in a POST says the RFC step's data came with it."""
+    return "identificacion" if is_ec(issuer) else "rfc"
+
+
+def _fill_id(issuer: Issuer, form, state: dict) -> None:
+    if is_ec(issuer):
+        form.id_type.data, form.identificacion.data = state.get("id_type"), state.get("rfc")
+    else:
+        form.rfc.data = state.get("rfc")
+
+
+def _check_id(issuer: Issuer, form) -> tuple[str, str] | None:
+    """(identification, tipo) as typed in the RFC step, checked; None with the problems on
+    the form. A Mexican RFC has no tipo ("")."""
+    if is_ec(issuer):
+        return check_identification_form(form)
+    value = check_rfc_form(form)
+    return None if value is None else (value, "")
+
+
+def _store_id(state: dict, value: tuple[str, str]) -> None:
+    """Keep the identification; the tickets added so far were looked up for another one."""
+    if (state.get("rfc"), state.get("id_type", "")) != value:
+        state["tickets"] = []
+    state["rfc"], state["id_type"] = value
+
+
+def _identification(state: dict) -> tuple[str, str]:
+    return state["rfc"], state.get("id_type", "")
+
+
 @bp.get("/")
 def start():
     issuers = db.session.scalars(
@@ -153,24 +199,24 @@ def branch(slug: str):
     branches = _active_branches(issuer)
     form = BranchForm()
     form.branch.choices = [(str(b.id), b.name) for b in branches]
-    rfc_form = RfcForm()
+    rfc_form = _id_form(issuer)
     state = flow.get(slug)
     if request.method == "GET":
         remembered = state.get("branch_id") or request.cookies.get(BRANCH_COOKIE.format(slug))
         form.branch.data = str(remembered) if remembered else None
-        rfc_form.rfc.data = state.get("rfc")
+        _fill_id(issuer, rfc_form, state)
     elif form.validate_on_submit():
         chosen = next((b for b in branches if str(b.id) == form.branch.data), None)
         if chosen is None:
             form.branch.errors = [_("Elija la sucursal donde compró.")]
-        alone = "rfc" not in request.form  # the branch step alone: the RFC comes next
-        value = None if alone else check_rfc_form(rfc_form)
+        alone = _id_field(issuer) not in request.form  # the branch alone: the RFC comes next
+        value = None if alone else _check_id(issuer, rfc_form)
         if chosen is not None and (alone or value is not None):
-            if chosen.id != state.get("branch_id") or (value and value != state.get("rfc")):
+            if chosen.id != state.get("branch_id"):
                 state["tickets"] = []  # tickets are looked up in a branch, for an RFC
             state["branch_id"] = chosen.id
             if value:
-                state["rfc"] = value
+                _store_id(state, value)
             flow.save(state)
             response = _rfc_step(issuer, state, chosen) if alone else _ticket_step(slug)
             response.set_cookie(
@@ -183,14 +229,16 @@ def branch(slug: str):
     page = render_template("invoicing/branch.html", issuer=issuer, form=form, rfc_form=rfc_form)
     if request.method == "GET":
         return page
-    status = 422 if form.branch.errors or rfc_form.rfc.errors else 200
+    status = 422 if form.branch.errors or any(f.errors for f in rfc_form) else 200
     return forward(page, status, url_for(".branch", slug=slug))
 
 
 def _rfc_step(issuer: Issuer, state: dict, branch: Branch) -> Response:
     """The RFC step as the branch step's POST answers it (the field ready to type in)."""
-    form = RfcForm(formdata=None, rfc=state.get("rfc"))
-    form.rfc.render_kw = {**(form.rfc.render_kw or {}), "autofocus": True}
+    form = _id_form(issuer, formdata=None)
+    _fill_id(issuer, form, state)
+    first = form.id_type if is_ec(issuer) else form.rfc
+    first.render_kw = {**(first.render_kw or {}), "autofocus": True}
     page = render_template("invoicing/rfc.html", issuer=issuer, branch=branch, form=form)
     return forward(page, 200, url_for(".rfc", slug=issuer.slug))
 
@@ -198,30 +246,50 @@ def _rfc_step(issuer: Issuer, state: dict, branch: Branch) -> Response:
 @bp.route("/<slug>/rfc", methods=["GET", "POST"])
 def rfc(slug: str):
     issuer = _issuer(slug)
-    form = RfcForm()
-    if is_htmx() and request.headers.get("HX-Target") == "campo-rfc":
+    form = _id_form(issuer)
+    target = request.headers.get("HX-Target") if is_htmx() else None
+    if target == "campo-rfc" and not is_ec(issuer):
         # Inline validation, from this step or the branch step (no branch chosen yet).
         if form.validate_on_submit():
             check_rfc_form(form)
         return render("invoicing/rfc.html", "rfc_field", issuer=issuer, form=form)
+    if target in ("campo-id_type", "campo-identificacion") and is_ec(issuer):
+        return _identification_inline(issuer, form, target[len("campo-") :])
     state = flow.get(slug)
     branch = _flow_branch(issuer, state)
     if branch is None:
         return redirect(url_for(".branch", slug=slug), 303)
     if request.method == "GET":
-        form.rfc.data = state.get("rfc")
+        _fill_id(issuer, form, state)
     elif form.validate_on_submit():
-        value = check_rfc_form(form)
+        value = _check_id(issuer, form)
         if value is not None:
-            if value != state.get("rfc"):
-                state["tickets"] = []
-            state["rfc"] = value
+            _store_id(state, value)
             flow.save(state)
             return _ticket_step(slug)
     page = render_template("invoicing/rfc.html", issuer=issuer, branch=branch, form=form)
     if request.method == "GET":
         return page
     return forward(page, _status(form), url_for(".rfc", slug=slug))
+
+
+def _identification_inline(issuer: Issuer, form: IdentificationForm, name: str) -> Response:
+    """An Ecuadorian RFC step's field checked inline: the tipo, or the identification (as
+    the full submit checks it); a new tipo also refreshes the identification's verdict, out of
+    band. Nothing typed yet: no message."""
+    typed = bool(form.identificacion.data)
+    if form.validate_on_submit():
+        check_identification_form(form)
+    if not typed and form.id_type.data != sri_catalogs.CONSUMIDOR_FINAL:
+        form.identificacion.errors = []
+    if name == "id_type" and not form.id_type.data:
+        form.id_type.errors = []
+    template = "invoicing/_id_fields.html"
+    response = render(template, f"field_{name}", issuer=issuer, form=form)
+    if name == "id_type":
+        oob = render_block(template, "field_identificacion", issuer=issuer, form=form, id_oob=True)
+        response.set_data(response.get_data(as_text=True).strip() + "\n" + oob.strip())
+    return response
 
 
 def _status(form) -> int:
@@ -246,12 +314,26 @@ def _ticket_context(slug: str, *, inline: bool = False):
     issuer = _issuer(slug)
     state = flow.get(slug)
     branch = _flow_branch(issuer, state)
-    if branch is None or not state.get("rfc"):
+    if branch is None or not state.get("rfc") or (is_ec(issuer) and not state.get("id_type")):
         return None
     added = _tickets(state["tickets"])
-    form = TicketForm(meta={"csrf": False}) if inline else TicketForm()
+    form = ticket_form(issuer, meta={"csrf": False}) if inline else ticket_form(issuer)
     form.fill_choices(issuer, state["rfc"])
     return issuer, state, branch, added, form
+
+
+def _buyer_context(issuer: Issuer, state: dict) -> dict:
+    """What the ticket step's template says of the customer: the RFC, or the Ecuadorian
+    buyer's identification and its tipo."""
+    id_type = state.get("id_type", "")
+    return dict(
+        rfc=state["rfc"],
+        ec=is_ec(issuer),
+        id_type=id_type,
+        id_type_label=sri_catalogs.TIPOS_IDENTIFICACION.get(id_type, ""),
+        consumidor_final=is_ec(issuer) and id_type == sri_catalogs.CONSUMIDOR_FINAL,
+        consumidor_final_limit=sri_catalogs.CONSUMIDOR_FINAL_LIMITE,
+    )
 
 
 def _ticket_page(issuer, state, branch, added, form, status=200, resend=None, captcha_errors=()):
@@ -259,12 +341,12 @@ def _ticket_page(issuer, state, branch, added, form, status=200, resend=None, ca
         "invoicing/ticket.html",
         issuer=issuer,
         branch=branch,
-        rfc=state["rfc"],
         form=form,
         added=added,
         resend=resend,
         captcha_token=guard.captcha_token(),
         captcha_errors=list(captcha_errors),
+        **_buyer_context(issuer, state),
     ), status
 
 
@@ -272,7 +354,8 @@ def _new_ticket_page(issuer, state, branch, added, form, first_field: bool = Fal
     """The ticket step as it opens: a new idempotency key, the signed-in customer's saved
     data, the forma de pago of the tickets added, what a kiosk sent to this phone."""
     form.key.data = flow.new_key()
-    profile.fill(form, state["rfc"])
+    if not is_ec(issuer):  # a profile keeps a Mexican receptor's data
+        profile.fill(form, state["rfc"])
     form.fill_choices(issuer, state["rfc"])  # the usos of the saved régimen
     form.preselect_forma_pago(issuer, added)
     if prefill := state.pop("prefill", None):  # sent from a kiosk to this phone
@@ -293,7 +376,7 @@ def _ticket_step(slug: str) -> Response:
     if context is None:  # the branch went inactive in between
         return redirect(url_for(".branch", slug=slug), 303)
     issuer, state, branch, added, _posted = context
-    form = TicketForm(formdata=None)  # not the step's POST: the ticket form as it opens
+    form = ticket_form(issuer, formdata=None)  # not the step's POST: the form as it opens
     form.fill_choices(issuer, state["rfc"])
     body, status = _new_ticket_page(issuer, state, branch, added, form, first_field=True)
     return forward(body, status, None if on_kiosk() else url_for(".ticket", slug=slug))
@@ -353,7 +436,7 @@ def ticket(slug: str):
             form.preselect_forma_pago(issuer, added)
             return _ticket_page(issuer, state, branch, added, form)
         return _ticket_page(issuer, state, branch, added, form, 422, resend=_resend_offer(outcome))
-    check_receptor_fields(form, state["rfc"], issuer, outcome)
+    check_buyer_fields(form, _identification(state), issuer, outcome, added)
     show(form, outcome.errors)
     found = outcome.check.ticket if outcome.check else None
     ticket_ids = list(ids) + ([found.id] if found else [])
@@ -370,7 +453,7 @@ def ticket(slug: str):
     return _generate(issuer, state, branch, form, outcome, ticket_ids, added)
 
 
-def _same_request(invoice: Invoice, state: dict, form: TicketForm) -> bool:
+def _same_request(invoice: Invoice, state: dict, form: TicketForm) -> bool:  # or EcTicketForm
     """Whether `invoice` is what this form asks for: same RFC, same tickets."""
     held = {t.ticket_number for t in invoice.tickets}
     typed = normalize_number(form.ticket_number.data or "")
@@ -404,7 +487,8 @@ def _generate(issuer, state, branch, form, outcome, ticket_ids, added):
         return _ticket_page(issuer, state, branch, added, form, 409)
     if stamped.invoice is not None:
         flow.remember_invoice(stamped.invoice.public_id)
-        profile.remember(outcome.receptor, outcome.email)
+        if not is_ec(issuer):
+            profile.remember(outcome.receptor, outcome.email)
     return _show(issuer, stamped)
 
 
@@ -452,12 +536,12 @@ def _invoice_page(invoice):
 @guard.ticket_branch_limit
 def field(slug: str, name: str):
     """Inline validation: the field's wrapper re-rendered with the full submit's checks."""
-    if name not in TICKET_FIELDS + RECEPTOR_FIELDS + ("forma_pago",):
-        abort(404)
     context = _ticket_context(slug, inline=True)
     if context is None:
         abort(409)
     issuer, state, branch, added, form = context
+    if name not in TICKET_FIELDS + buyer_fields(issuer) + ("forma_pago",):
+        abort(404)
     ids = frozenset(state["tickets"])
     # Only a ticket field's check looks the ticket up, and not while the captcha is due (the
     # submit asks for it then).
@@ -468,7 +552,7 @@ def field(slug: str, name: str):
     )
     if lookup:
         guard.note(outcome)
-    check_receptor_fields(form, state["rfc"], issuer, outcome)
+    check_buyer_fields(form, _identification(state), issuer, outcome, added)
     typed = bool(form[name].data)
     if typed:
         show(form, outcome.errors, (name,))
@@ -477,10 +561,10 @@ def field(slug: str, name: str):
     context = dict(
         issuer=issuer,
         branch=branch,
-        rfc=state["rfc"],
         form=form,
         added=added,
         resend=_resend_offer(outcome) if name in TICKET_FIELDS else None,
+        **_buyer_context(issuer, state),
     )
     response = render("invoicing/ticket.html", f"field_{name}", **context)
     if name == "regimen":  # the usos allowed depend on the régimen: refresh that list too

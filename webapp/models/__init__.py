@@ -7,8 +7,8 @@ from webapp.models.base import Base, utcnow
 from webapp.models.captcha import CaptchaUse
 from webapp.models.customer import CustomerProfile, DeliveryEmail
 from webapp.models.invoice import (
-    CancelRequest,
     AuthorityState,
+    CancelRequest,
     CancelStatus,
     Invoice,
     InvoiceArchive,

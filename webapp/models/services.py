@@ -114,6 +114,10 @@ class ServiceAccount(Base):
 
     @property
     def has_fiscal_data(self) -> bool:
+        """The holder gave the data of an invoice to their own tax id: RFC, name, CP,
+        régimen and uso (Mexico); RUC and razón social (Ecuador)."""
+        if self.issuer is not None and self.issuer.country == "EC":
+            return bool(self.fiscal_rfc and self.fiscal_name)
         return bool(
             self.fiscal_rfc
             and self.fiscal_name
