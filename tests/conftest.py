@@ -46,9 +46,13 @@ from webapp.demo.data import MEXICO_CITY, load_demo
 from webapp.demo.invoices import load_invoices
 from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
 from webapp.extensions import db
+from webapp.mail import worker as mail_worker
+from webapp.mail.cli import app_sessions
 from webapp.migrate import upgrade
 from webapp.models import Account, Branch, Issuer, StaffRole, Ticket, TicketStatus, metadata
 from webapp.security import passwords
+from webapp.sms import cli as sms_cli
+from webapp.sms import worker as sms_worker
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -527,6 +531,42 @@ def page(browser, request):
     context.close()
 
 
+@pytest.fixture
+def workers(app):
+    """The mail and SMS workers in threads, delivering to the file transports the /dev
+    inboxes read."""
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=mail_worker.work, args=(app_sessions(app), app.config, 0.1, stop), daemon=True
+        ),
+        threading.Thread(
+            target=sms_worker.work,
+            args=(sms_cli.app_sessions(app), app.config, 0.1, stop),
+            daemon=True,
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    yield
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+@pytest.fixture(params=[True, False], ids=["htmx", "no-js"])
+def tab(browser, request):
+    """A fresh Chromium tab, with JavaScript (htmx) or without it (plain forms); console and
+    page errors are collected on `tab.errors`."""
+    context = browser.new_context(java_script_enabled=request.param)
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -636,7 +676,7 @@ def _ec_ticket(branch: Branch, number: str, sold_at: datetime) -> Ticket:
 
     return Ticket(
         branch=branch,
-        order_number=f"P{number}",
+        order_number=f"7{number}",
         ticket_number=number,
         sold_at=sold_at,
         # 2 × 3.50 at 15 % (7.00 + 1.05) and 1 × 2.25 at 0 %
@@ -693,7 +733,7 @@ def _load_ec_shop(app, ec_p12) -> dict:
         db.session.add_all([issuer, branch])
         store_p12(issuer, ec_p12, EC_P12_PASSWORD, crypto.cipher_from_config(app.config))
         sold = datetime.now(UTC) - timedelta(hours=1)
-        tickets = [_ec_ticket(branch, f"EC{n:04d}", sold) for n in range(1, 6)]
+        tickets = [_ec_ticket(branch, f"{900000 + n}", sold) for n in range(1, 6)]
         db.session.add_all(tickets)
         db.session.commit()
         return {

@@ -7,7 +7,6 @@ and the statement of account. The mail and SMS workers run beside the server, as
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -18,11 +17,7 @@ from tests.flows import text_of, wait_until
 from webapp.cfdi.xsd import validate
 from webapp.demo.services import load_history, mobile_number
 from webapp.extensions import db
-from webapp.mail import worker as mail_worker
-from webapp.mail.cli import app_sessions
 from webapp.security.captcha import store as captcha_store
-from webapp.sms import cli as sms_cli
-from webapp.sms import worker as sms_worker
 from webapp.wiring import stamping
 
 pytestmark = pytest.mark.browser
@@ -42,42 +37,6 @@ def history(app, telecom):
     with app.app_context():
         bills = load_history(db.session, stamping(), datetime.now(UTC), months=2)
     assert bills == 2 * telecom["accounts"]
-
-
-@pytest.fixture
-def workers(app):
-    """The mail and SMS workers in threads, delivering to the file transports the /dev
-    inboxes read."""
-    stop = threading.Event()
-    threads = [
-        threading.Thread(
-            target=mail_worker.work, args=(app_sessions(app), app.config, 0.1, stop), daemon=True
-        ),
-        threading.Thread(
-            target=sms_worker.work,
-            args=(sms_cli.app_sessions(app), app.config, 0.1, stop),
-            daemon=True,
-        ),
-    ]
-    for thread in threads:
-        thread.start()
-    yield
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-
-
-@pytest.fixture(params=[True, False], ids=["htmx", "no-js"])
-def tab(browser, request):
-    """A fresh Chromium tab, with JavaScript (htmx) or without it (plain forms); console and
-    page errors are collected on `tab.errors`."""
-    context = browser.new_context(java_script_enabled=request.param)
-    page = context.new_page()
-    page.errors = []
-    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    yield page
-    context.close()
 
 
 def _captcha_answer(app, page) -> str:

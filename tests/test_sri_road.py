@@ -17,6 +17,7 @@ from webapp.extensions import db
 from webapp.fiscal.receptor import Receptor
 from webapp.issuing import issue
 from webapp.models import (
+    Account,
     AuthorityState,
     Branch,
     Invoice,
@@ -253,3 +254,100 @@ def test_parallel_invoices_take_consecutive_secuenciales(app, ec_shop):
     with app.app_context():
         claves = db.session.scalars(select(Invoice.access_key)).all()
         assert len(set(claves)) == 5
+
+
+HOSTILE = [
+    ("<b>&amp;</b> ]]> \"'", "Calle 1 & 2 <script>alert(1)</script>"),
+    ("Ñandú\u0000Pérez\u0007", "Línea 1\nLínea 2\r\n\tfin"),
+    ("x" * 400, "y" * 400),
+    ("🙂 Emoji S.A. \u202e", "\ufeffCalle \U0001f600"),
+    ("  espacios   raros  ", "   "),
+]
+
+
+@pytest.mark.parametrize("nombre, address", HOSTILE)
+def test_hostile_buyer_text_still_makes_a_valid_factura(app, ec_shop, nombre, address):
+    """What the forms let through is escaped or cut to SRI's schema by the factura builder;
+    the road never breaks on it (the forms' own checks are in test_invoicing_ec.py)."""
+    request = issue.Request(
+        branch_id=ec_shop["branch_id"],
+        ticket_ids=[ec_shop["tickets"][0]["id"]],
+        receptor=Receptor(
+            rfc=ec_shop["cedula"],
+            nombre=nombre,
+            cp="",
+            regimen="",
+            uso_cfdi="",
+            id_type="05",
+            address=address,
+        ),
+        forma_pago="01",
+        email=None,
+        idempotency_key="hostile",
+    )
+    with app.app_context():
+        issuer = db.session.get(Issuer, ec_shop["issuer_id"])
+        outcome = stamping().issue(db.session, request, issuer, datetime.now(UTC))
+        assert outcome.result is Result.STAMPED, outcome.reason
+        validate(outcome.invoice.xml, signed=True)
+        assert files_with_pdf(db.session, outcome.invoice).pdf.startswith(b"%PDF")
+
+
+def test_staff_see_the_factura_by_its_sri_number_with_its_ride(app, ec_shop, client, admin_login):
+    from webapp.demo.staff import STAFF_PASSWORD
+    from webapp.models import StaffMember, StaffRole
+    from webapp.security import passwords
+
+    with app.app_context():
+        invoice = ask(ec_shop, ec_shop["tickets"][0]).invoice
+        public_id, clave = invoice.public_id, invoice.access_key
+        db.session.add(
+            StaffMember(
+                issuer_id=ec_shop["issuer_id"],
+                email="admin@andes.example",
+                name="Admin Andes",
+                role=StaffRole.ISSUER_ADMIN,
+                password_hash=passwords.hash_password(STAFF_PASSWORD),
+            )
+        )
+        db.session.commit()
+    admin_login(client, "admin@andes.example")
+    listing = client.get("/admin/facturas")
+    assert listing.status_code == 200 and "001-001-000000001" in listing.get_data(as_text=True)
+    detail = client.get(f"/admin/facturas/{public_id}")
+    assert detail.status_code == 200 and clave in detail.get_data(as_text=True)
+    ride = client.get(f"/admin/facturas/{public_id}/factura.pdf")
+    assert ride.status_code == 200 and barcodes_in(ride.data) == [clave]
+
+
+def test_the_panel_lists_and_zips_an_ecuadorians_sri_factura_like_a_cfdi(app, ec_shop, client):
+    import io
+    import zipfile
+
+    from tests.flows import PASSWORD, sign_in, verified_account
+
+    with app.app_context():
+        # An Ecuadorian registers with the generic foreign RFC (myservices.signup).
+        account_id = verified_account("XEXX010101000", "maria@example.com")
+        db.session.get(Account, account_id).id_document = ec_shop["cedula"]
+        db.session.commit()
+        request = issue.Request(
+            branch_id=ec_shop["branch_id"],
+            ticket_ids=[ec_shop["tickets"][0]["id"]],
+            receptor=buyer(ec_shop["cedula"]),
+            forma_pago="19",
+            email="maria@example.com",
+            idempotency_key="panel",
+            account_id=account_id,
+        )
+        issuer = db.session.get(Issuer, ec_shop["issuer_id"])
+        invoice = stamping().issue(db.session, request, issuer, datetime.now(UTC)).invoice
+        clave = invoice.access_key
+    assert sign_in(client, "maria@example.com", PASSWORD).status_code == 303
+    listing = client.get("/facturas/").get_data(as_text=True)
+    assert "001-001-000000001" in listing and clave in listing
+    archive = client.get("/facturas/exportar.zip")
+    assert archive.status_code == 200
+    names = sorted(zipfile.ZipFile(io.BytesIO(archive.data)).namelist())
+    stem = f"{ec_shop['ruc']}_001-001-000000001_{clave}"
+    assert [n.rsplit("/", 1)[-1] for n in names] == [f"{stem}.pdf", f"{stem}.xml"]

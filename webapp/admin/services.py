@@ -236,7 +236,7 @@ def _upload_page(form: UploadForm, status: int = 200, report=None):
         "content",
         status=status,
         form=form,
-        layouts=csvfile.KINDS,
+        layouts=csvfile.kinds(scope.issuer().country),
         kind_labels=KIND_LABELS,
         report=report,
         row_labels=ROW_LABELS,
@@ -295,7 +295,7 @@ def services_sample(kind: str):
     if layout is None:
         abort(404)
     return Response(
-        "\ufeff" + csvfile.sample_csv(layout),
+        "\ufeff" + csvfile.sample_csv(layout, scope.issuer().country),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{kind}-ejemplo.csv"'},
     )

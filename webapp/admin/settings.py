@@ -9,7 +9,9 @@ credentials) are encrypted at rest and never shown again.
 An Ecuadorian issuer (country "EC") has SRI's data instead of the SAT's (RUC, razón social,
 nombre comercial, dirección matriz, contabilidad, contribuyente especial, RIMPE) and a
 signing certificate (.p12 and its password, /admin/emisor/firma) instead of the CSD; its
-facturas go to SRI, so it has no PAC to choose.
+facturas go to SRI, so it has no PAC to choose. Its invoicing policy has SRI's formas de pago,
+and neither serie and folio (each branch is an establecimiento and punto de emisión with its
+own secuencial, /admin/sucursales) nor factura global.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from webapp.admin.settings_forms import (
     BillingForm,
     BrandForm,
     CsdForm,
+    EcBillingForm,
     EcFiscalForm,
     FiscalForm,
     P12Form,
     PacForm,
     check_billing,
+    check_billing_ec,
     check_fiscal,
     check_fiscal_ec,
     check_pac,
@@ -132,10 +136,11 @@ def _p12_info(issuer: Issuer, now: datetime) -> dict | None:
     }
 
 
-def _billing_form(issuer: Issuer, posted: bool = False) -> BillingForm:
+def _billing_form(issuer: Issuer, posted: bool = False) -> BillingForm | EcBillingForm:
+    kind = EcBillingForm if _is_ec(issuer) else BillingForm
     if posted:
-        return BillingForm()
-    form = BillingForm(formdata=None)
+        return kind()
+    form = kind(formdata=None)
     form.fill_from(issuer)
     return form
 
@@ -272,15 +277,17 @@ def settings_billing():
     for field in form:  # the fields are judged by check_billing, in Spanish
         if field.name != "csrf_token":
             field.errors = []
-    errors, policy = check_billing(form, _highest_folio(issuer))
+    ec = _is_ec(issuer)
+    errors, policy = check_billing_ec(form) if ec else check_billing(form, _highest_folio(issuer))
     _show(form, errors)
     if errors or not csrf_ok:
         return _page(issuer, 422, billing_form=form)
-    issuer.serie, issuer.next_folio = form.serie.data, form.next_folio.data
+    if not ec:
+        issuer.serie, issuer.next_folio = form.serie.data, form.next_folio.data
+        issuer.global_policy = form.global_policy.data
+        issuer.global_periodicity = form.global_periodicity.data
     issuer.window_policy = policy
     issuer.formas_pago = ",".join(form.formas_pago.data)
-    issuer.global_policy = form.global_policy.data
-    issuer.global_periodicity = form.global_periodicity.data
     issuer.guest_invoicing = bool(form.guest_invoicing.data)
     db.session.commit()
     return _saved("facturacion")

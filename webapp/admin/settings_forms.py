@@ -159,14 +159,35 @@ WINDOW_KINDS = [
 ]
 
 
-class BillingForm(FlaskForm):
-    serie = StringField(_l("Serie"), filters=[_upper], render_kw={"maxlength": SERIE_MAX})
-    next_folio = IntegerField(_l("Siguiente folio"), render_kw={"min": 1, "inputmode": "numeric"})
+class PolicyForm(FlaskForm):
+    """What every issuer's invoicing policy has: the window to invoice a purchase in, and
+    whether customers without an account may invoice."""
+
     window_kind = RadioField(_l("Plazo para facturar"), choices=WINDOW_KINDS, validate_choice=False)
     window_days = IntegerField(
         _l("Días después de la compra (N)"), render_kw={"min": 0, "max": MAX_DAYS_AFTER}
     )
     window_day = IntegerField(_l("Día del mes siguiente (K)"), render_kw={"min": 1, "max": 31})
+    guest_invoicing = BooleanField(_l("Permitir facturar sin cuenta (se envía por correo)"))
+
+    def fill_from(self, issuer: Issuer) -> None:
+        """Values of `issuer` (on a GET); each subclass has the formas_pago of its catalog."""
+        try:
+            policy = parse_policy(issuer.window_policy)
+        except ValueError:
+            policy = WindowPolicy(WindowKind.UNTIL_DAY_NEXT_MONTH, 3)
+        self.window_kind.data = policy.kind.value
+        self.window_days.data = policy.days if policy.kind is WindowKind.DAYS_AFTER else 30
+        self.window_day.data = policy.days if policy.kind is WindowKind.UNTIL_DAY_NEXT_MONTH else 3
+        self.formas_pago.data = [c for c in issuer.formas_pago.split(",") if c]
+        self.guest_invoicing.data = issuer.guest_invoicing
+
+
+class BillingForm(PolicyForm):
+    """A Mexican issuer's: serie and folio, SAT formas de pago, the factura global."""
+
+    serie = StringField(_l("Serie"), filters=[_upper], render_kw={"maxlength": SERIE_MAX})
+    next_folio = IntegerField(_l("Siguiente folio"), render_kw={"min": 1, "inputmode": "numeric"})
     formas_pago = CheckboxesField(
         _l("Formas de pago que el cliente puede elegir"),
         choices=[SelectChoice(c, f"{c} · {n}") for c, n in catalogs.FORMAS_PAGO.items()],
@@ -185,22 +206,49 @@ class BillingForm(FlaskForm):
         choices=[SelectChoice(k, v) for k, v in PERIODICIDADES.items()],
         validate_choice=False,
     )
-    guest_invoicing = BooleanField(_l("Permitir facturar sin cuenta (se envía por correo)"))
 
     def fill_from(self, issuer: Issuer) -> None:
-        """Values of `issuer` (on a GET)."""
+        super().fill_from(issuer)
         self.serie.data, self.next_folio.data = issuer.serie, issuer.next_folio
-        try:
-            policy = parse_policy(issuer.window_policy)
-        except ValueError:
-            policy = WindowPolicy(WindowKind.UNTIL_DAY_NEXT_MONTH, 3)
-        self.window_kind.data = policy.kind.value
-        self.window_days.data = policy.days if policy.kind is WindowKind.DAYS_AFTER else 30
-        self.window_day.data = policy.days if policy.kind is WindowKind.UNTIL_DAY_NEXT_MONTH else 3
-        self.formas_pago.data = [c for c in issuer.formas_pago.split(",") if c]
         self.global_policy.data = issuer.global_policy
         self.global_periodicity.data = issuer.global_periodicity
-        self.guest_invoicing.data = issuer.guest_invoicing
+
+
+class EcBillingForm(PolicyForm):
+    """An Ecuadorian issuer's: SRI's formas de pago. No serie nor folio (each branch is an
+    establecimiento and punto de emisión with its own secuencial) and no factura global (SRI
+    has none)."""
+
+    formas_pago = CheckboxesField(
+        _l("Formas de pago que el cliente puede elegir"),
+        choices=[SelectChoice(c, f"{c} · {n}") for c, n in sri_catalogs.FORMAS_PAGO.items()],
+        validate_choice=False,
+    )
+
+
+def _check_window(form: PolicyForm, errors: dict[str, str]) -> str | None:
+    """The window policy's column form when it is valid; else its message in `errors`."""
+    kind = form.window_kind.data
+    if kind == WindowKind.SAME_MONTH.value:
+        return f"{kind}:0"
+    if kind == WindowKind.DAYS_AFTER.value:
+        days = form.window_days.data
+        form.window_days.errors = []
+        if days is None or not 0 <= days <= MAX_DAYS_AFTER:
+            errors["window_days"] = _(
+                "Escriba un número de días de 0 a %(max)s.", max=MAX_DAYS_AFTER
+            )
+            return None
+        return f"{kind}:{days}"
+    if kind == WindowKind.UNTIL_DAY_NEXT_MONTH.value:
+        day = form.window_day.data
+        form.window_day.errors = []
+        if day is None or not 1 <= day <= 31:
+            errors["window_day"] = _("Escriba un día del mes, de 1 a 31.")
+            return None
+        return f"{kind}:{day}"
+    errors["window_kind"] = _("Elija cómo se mide el plazo para facturar.")
+    return None
 
 
 def check_billing(form: BillingForm, highest_folio) -> tuple[dict[str, str], str | None]:
@@ -230,28 +278,7 @@ def check_billing(form: BillingForm, highest_folio) -> tuple[dict[str, str], str
             used=used,
             serie=serie,
         )
-    policy = None
-    kind = form.window_kind.data
-    if kind == WindowKind.SAME_MONTH.value:
-        policy = f"{kind}:0"
-    elif kind == WindowKind.DAYS_AFTER.value:
-        days = form.window_days.data
-        form.window_days.errors = []
-        if days is None or not 0 <= days <= MAX_DAYS_AFTER:
-            errors["window_days"] = _(
-                "Escriba un número de días de 0 a %(max)s.", max=MAX_DAYS_AFTER
-            )
-        else:
-            policy = f"{kind}:{days}"
-    elif kind == WindowKind.UNTIL_DAY_NEXT_MONTH.value:
-        day = form.window_day.data
-        form.window_day.errors = []
-        if day is None or not 1 <= day <= 31:
-            errors["window_day"] = _("Escriba un día del mes, de 1 a 31.")
-        else:
-            policy = f"{kind}:{day}"
-    else:
-        errors["window_kind"] = _("Elija cómo se mide el plazo para facturar.")
+    policy = _check_window(form, errors)
     chosen = form.formas_pago.data or []
     if not chosen:
         errors["formas_pago"] = _("Elija al menos una forma de pago.")
@@ -261,6 +288,18 @@ def check_billing(form: BillingForm, highest_folio) -> tuple[dict[str, str], str
         errors["global_policy"] = _("Elija qué hacer con los tickets en factura global.")
     if form.global_periodicity.data not in PERIODICIDADES:
         errors["global_periodicity"] = _("Elija una periodicidad del catálogo del SAT.")
+    return errors, policy
+
+
+def check_billing_ec(form: EcBillingForm) -> tuple[dict[str, str], str | None]:
+    """An Ecuadorian issuer's policy: the window, and formas de pago of SRI's table."""
+    errors: dict[str, str] = {}
+    policy = _check_window(form, errors)
+    chosen = form.formas_pago.data or []
+    if not chosen:
+        errors["formas_pago"] = _("Elija al menos una forma de pago.")
+    elif any(c not in sri_catalogs.FORMAS_PAGO for c in chosen):
+        errors["formas_pago"] = _("Elija formas de pago de la tabla del SRI.")
     return errors, policy
 
 

@@ -421,22 +421,31 @@ _RATE = _nullable(
     {
         "type": "string",
         "pattern": f"^{catalog.RATE_PATTERN}$",
-        "description": "IVA: 0.160000 (the default when absent), 0.080000 or 0.000000; "
-        "null for exento.",
+        "description": "IVA, by the issuer's country. Mexico (SAT): "
+        f"{catalog.DEFAULT_RATE} (the default when absent), "
+        + ", ".join(r for r in catalog.RATES if r != str(catalog.DEFAULT_RATE))
+        + "; Ecuador (SRI): "
+        f"{catalog.EC_DEFAULT_RATE} (the default when absent), "
+        + ", ".join(r for r in catalog.EC_RATES if r != str(catalog.EC_DEFAULT_RATE))
+        + ". null for exento. Another country's rate is answered 422.",
+        "examples": ["0.160000", "0.150000"],
     }
 )
 _CLAVE_PROD = _nullable(
     {
         "type": "string",
-        "pattern": "^[0-9]{8}$",
-        "description": f"SAT c_ClaveProdServ; {catalog.DEFAULT_CLAVE_PROD} when absent.",
+        "pattern": "^[A-Za-z0-9]{1,8}$",
+        "description": f"Mexico: SAT c_ClaveProdServ (8 digits, in SAT's catalog). Ecuador: "
+        "any code of up to 8 letters or digits, only stored (an SRI factura does not carry "
+        f"it). {catalog.DEFAULT_CLAVE_PROD} when absent.",
     }
 )
 _CLAVE_UNIDAD = _nullable(
     {
         "type": "string",
-        "pattern": "^[A-Z0-9]{1,3}$",
-        "description": f"SAT c_ClaveUnidad; {catalog.DEFAULT_CLAVE_UNIDAD} when absent.",
+        "pattern": "^[A-Za-z0-9]{1,3}$",
+        "description": "Mexico: SAT c_ClaveUnidad (in SAT's catalog). Ecuador: any code of up "
+        f"to 3 letters or digits, only stored. {catalog.DEFAULT_CLAVE_UNIDAD} when absent.",
     }
 )
 _LINE_NUMBER = {
@@ -490,15 +499,38 @@ SERVICE_INPUTS = {
     "FiscalInput": {
         "type": "object",
         "additionalProperties": False,
-        "required": list(catalog.FISCAL_FIELDS),
-        "description": "The holder's receptor data, all five (checked against SAT's "
-        "catalogs): with it each bill is the holder's invoice; without it, a receipt.",
+        "required": list(catalog.EC_FISCAL_FIELDS),
+        "description": "The data of the holder's own invoices, by the issuer's country. "
+        "Mexico: all five (checked against SAT's catalogs); with them each bill is the "
+        "holder's invoice, without them a receipt. Ecuador: the RUC (rfc) and the razón "
+        "social (name) only, cp, regimen and uso absent or null (a value is answered 422); "
+        "with them each bill is an SRI factura to the RUC, without them to the holder's "
+        "cédula or passport.",
         "properties": {
-            "rfc": {"type": "string", "minLength": 1, "maxLength": 13},
-            "name": {"type": "string", "minLength": 1, "maxLength": catalog.NOMBRE_MAX},
-            "cp": {"type": "string", "pattern": "^[0-9]{5}$"},
-            "regimen": {"type": "string", "pattern": "^[0-9]{3}$"},
-            "uso": {"type": "string", "pattern": "^[A-Z0-9]{3,4}$"},
+            "rfc": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 13,
+                "description": "Mexico: the RFC as SAT writes it. Ecuador: the RUC, 13 "
+                "digits ending in 001.",
+                "examples": ["FUNK671228PH6", "1792653185001"],
+            },
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": catalog.NOMBRE_MAX,
+                "description": "Mexico: the name as on the Constancia de Situación Fiscal. "
+                "Ecuador: the razón social.",
+            },
+            "cp": _nullable(
+                {"type": "string", "pattern": "^[0-9]{5}$", "description": "Mexico only."}
+            ),
+            "regimen": _nullable(
+                {"type": "string", "pattern": "^[0-9]{3}$", "description": "Mexico only."}
+            ),
+            "uso": _nullable(
+                {"type": "string", "pattern": "^[A-Z0-9]{3,4}$", "description": "Mexico only."}
+            ),
         },
     },
     "AccountLineInput": {
@@ -524,7 +556,9 @@ SERVICE_INPUTS = {
                 "minLength": 1,
                 "maxLength": 20,
                 "description": "Mexico: the holder's RFC as SAT writes it (XAXX010101000 "
-                "when they gave none).",
+                "when they gave none). Ecuador: the holder's cédula (10 digits, a valid check "
+                "digit) or passport (3 to 20 capital letters, digits or -).",
+                "examples": ["FUNK671228PH6", "1712345675"],
             },
             "fiscal": {"oneOf": [_ref("FiscalInput"), {"type": "null"}]},
             "email": _nullable({"type": "string", "minLength": 1, "maxLength": 254}),
@@ -596,7 +630,17 @@ SERVICE_INPUTS = {
                 "format": "date-time",
                 "description": "ISO 8601 with offset.",
             },
-            "forma_pago": _nullable({"type": "string", "enum": list(catalog.FORMAS_PAGO)}),
+            "forma_pago": _nullable(
+                {
+                    "type": "string",
+                    "enum": sorted({*catalog.FORMAS_PAGO, *catalog.EC_FORMAS_PAGO}),
+                    "description": "By the issuer's country. Mexico: SAT c_FormaPago ("
+                    + ", ".join(catalog.FORMAS_PAGO)
+                    + "; not 99). Ecuador: SRI forma de pago ("
+                    + ", ".join(catalog.EC_FORMAS_PAGO)
+                    + "). Another country's code is answered 422.",
+                }
+            ),
             "reference": _nullable({"type": "string", "maxLength": catalog.REFERENCE_MAX}),
         },
     },
@@ -644,7 +688,11 @@ SERVICE_OUTPUTS = {
             "holder_id": _S,
             "fiscal": {
                 "type": ["object", "null"],
-                "properties": {k: _S for k in catalog.FISCAL_FIELDS},
+                "description": "Ecuador: rfc is the RUC, name the razón social; cp, regimen "
+                "and uso are null.",
+                "properties": {
+                    k: _S if k in catalog.EC_FISCAL_FIELDS else _SN for k in catalog.FISCAL_FIELDS
+                },
             },
             "email": _SN,
             "contact_mobile": _SN,
@@ -840,7 +888,9 @@ def services_paths() -> dict:
                 "description": (
                     f'One object, or `{{"{key}": [...]}}` (up to {MAX_BATCH}); each item is '
                     "stored whole or not at all, upserted by its natural key. The same content "
-                    "again changes nothing."
+                    "again changes nothing. Fiscal values follow the issuer's country: Mexico's "
+                    "SAT (RFC, IVA 16 %, c_FormaPago) or Ecuador's SRI (RUC, cédula, IVA 15 %, "
+                    "SRI formas de pago)."
                 ),
                 "parameters": [IDEMPOTENCY_PARAMETER],
                 "requestBody": {

@@ -2,6 +2,10 @@
 accounts (with their lines), lines, charges and payments, one object or a batch; and a
 service account by its number. Thin: validation and storage are webapp.billing.catalog's.
 
+The values follow the issuer's country (catalog.CountryRules): Mexico's SAT (RFC, IVA 16 %,
+c_FormaPago) or Ecuador's SRI (cédula or passport, RUC and razón social, IVA 15 %, SRI's
+formas de pago); one code path, the rules chosen by `Issuer.country`.
+
 Same API keys, rate limit, Idempotency-Key and error JSON as the tickets (webapp.api.routes).
 A key of a retail issuer (kind "retail") is answered 403: these are a service provider's.
 """

@@ -15,6 +15,21 @@ it) and upserts it by its natural key in a SAVEPOINT of the caller's transaction
 
 Errors are per field, with machine-readable paths ("lines[0].plan", "fiscal.cp") and Spanish
 msgids (webapp.i18n_marker.N_), translated where they are shown.
+
+The issuer's country chooses the values (CountryRules, one code path):
+
+- Mexico (SAT): IVA 0.160000 (default), 0.080000, 0.000000 or null (exento); holder_id the
+  holder's RFC; fiscal = RFC, name, cp, régimen and uso, all five checked against SAT's
+  catalogs; forma_pago a c_FormaPago; clave_prod_serv/clave_unidad in SAT's catalogs.
+- Ecuador (SRI): IVA 0.150000 (default), 0.050000, 0.000000 or null (exento), the rates
+  webapp.issuing.sri_invoice.codigo_porcentaje turns into SRI codes 4, 5, 0 and 7; holder_id
+  a cédula (10 digits, its check digit valid) or a passport; fiscal = the RUC (`rfc`, 13
+  digits ending in 001) and the razón social (`name`) only: cp, regimen and uso are SAT's and
+  must be absent, null or empty (a value is refused, so that a provider's mapping error
+  does not pass unnoticed); forma_pago one of SRI's formas de pago; clave_prod_serv and
+  clave_unidad are SAT's codes an SRI factura does not carry (they are only stored on the
+  bill's ticket lines): absent takes the defaults, any short code of letters and digits is
+  kept.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from stdnum.ec import ci as ec_ci
 
 from webapp.fiscal.limits import DESCRIPCION_MAX, NOMBRE_MAX, TextProblem, check_text
 from webapp.fiscal.problems import Problem
@@ -50,6 +66,7 @@ from webapp.models import (
     ServiceType,
 )
 from webapp.sms.outbox import normalise_number
+from webapp.sri import catalogs as sri_catalogs
 from webapp.tickets.payment import TICKET_FORMAS_PAGO
 from webapp.tickets.validate import (
     BAD_CLAVE_PROD,
@@ -74,6 +91,7 @@ __all__ = [
     "FISCAL_FIELDS",
     "LINE_FIELDS",
     "NESTED_LINE_FIELDS",
+    "CountryRules",
     "Outcome",
     "PAYMENT_FIELDS",
     "PLAN_FIELDS",
@@ -92,6 +110,7 @@ __all__ = [
     "put_payment",
     "put_plan",
     "put_service_type",
+    "rules_for",
     "service_type_json",
 ]
 
@@ -106,7 +125,8 @@ PERIOD_PATTERN = r"20[0-9]{2}-(0[1-9]|1[0-2])"
 DECIMAL6_PATTERN = r"[0-9]{1,12}(\.[0-9]{1,6})?"
 AMOUNT_PATTERN = r"[0-9]{1,12}(\.[0-9]{1,2})?"
 RATE_PATTERN = r"0\.[0-9]{1,6}"
-HOLDER_ID_PATTERN = r"[A-Z0-9&Ñ-]{1,20}"  # cédula or pasaporte outside Mexico
+PASSPORT_PATTERN = r"[A-Z0-9][A-Z0-9-]{2,19}"  # Ecuador: a passport SRI takes (3 to 20)
+CEDULA_PATTERN = r"[0-9]{10}"  # Ecuador: ten digits are a cédula (stdnum.ec.ci)
 PHONE_INPUT_MAX = 32  # webapp.sms.outbox.NUMBER_INPUT_MAX
 TYPE_NAME_MAX = 60
 PLAN_NAME_MAX = 120
@@ -118,6 +138,12 @@ DEFAULT_RATE = Decimal("0.160000")
 DEFAULT_CLAVE_PROD = "81161700"  # Servicios de telecomunicaciones móviles... (SAT)
 DEFAULT_CLAVE_UNIDAD = "E48"  # Unidad de servicio
 FORMAS_PAGO = TICKET_FORMAS_PAGO  # c_FormaPago but 99 (por definir): the payment was made
+# Ecuador (SRI): the IVA rates webapp.issuing.sri_invoice.codigo_porcentaje maps to SRI codes
+# 4 (15 %), 5 (5 %) and 0 (0 %); null is exento (7).
+EC_RATES = ("0.150000", "0.050000", "0.000000")
+EC_DEFAULT_RATE = Decimal("0.150000")
+EC_FORMAS_PAGO = tuple(sri_catalogs.FORMAS_PAGO)
+EC_FISCAL_FIELDS = ("rfc", "name")  # the RUC and the razón social
 
 _CODE = re.compile(CODE_PATTERN)
 _NUMBER = re.compile(NUMBER_PATTERN)
@@ -126,7 +152,10 @@ _PERIOD = re.compile(PERIOD_PATTERN)
 _DECIMAL6 = re.compile(DECIMAL6_PATTERN)
 _AMOUNT = re.compile(AMOUNT_PATTERN)
 _RATE = re.compile(RATE_PATTERN)
-_HOLDER_ID = re.compile(HOLDER_ID_PATTERN)
+_PASSPORT = re.compile(PASSPORT_PATTERN)
+_CEDULA = re.compile(CEDULA_PATTERN)
+_ANY_CLAVE_PROD = re.compile(r"[A-Za-z0-9]{1,8}")  # Ecuador: only stored (String(8))
+_ANY_CLAVE_UNIDAD = re.compile(r"[A-Za-z0-9]{1,3}")  # Ecuador: only stored (String(3))
 _CLAVE_PROD = re.compile(r"[0-9]{8}")
 _CLAVE_UNIDAD = re.compile(r"[A-Z0-9]{1,3}")
 
@@ -180,6 +209,14 @@ BAD_STATUS = N_("Estado «active», «suspended» o «closed».")
 BAD_BOOL = N_("Debe ser true o false.")
 BAD_FEE = N_('Cuota mensual antes de impuestos, con hasta seis decimales, como texto: "172.41".')
 BAD_SERVICE_RATE = N_("Tasa de IVA «0.160000», «0.080000» o «0.000000», o null si está exento.")
+BAD_SERVICE_RATE_EC = N_(
+    "Tarifa de IVA del SRI: «0.150000» (la general), «0.050000» o «0.000000», o null si está "
+    "exento."
+)
+BAD_CLAVE_PROD_EC = N_(
+    "Código del producto o servicio de 1 a 8 letras o dígitos (opcional; 81161700 si se omite)."
+)
+BAD_CLAVE_UNIDAD_EC = N_("Código de unidad de 1 a 3 letras o dígitos (opcional; E48 si se omite).")
 BAD_UNIT_PRICE = N_(
     "Precio unitario antes de impuestos, mayor o igual que cero, con hasta seis decimales, "
     'como texto: "49.99".'
@@ -194,9 +231,11 @@ TYPE_HAS_LINES = N_(
 PLAN_TYPE_FIXED = N_("El plan ya tiene líneas: su tipo de servicio no se cambia.")
 UNKNOWN_ACCOUNT = N_("No hay una cuenta de servicio con el número «%(number)s».")
 UNKNOWN_LINE = N_("La cuenta no tiene una línea con el número «%(number)s».")
-BAD_HOLDER_ID = N_(
-    "Identificación del titular de 1 a 20 caracteres: letras mayúsculas, dígitos o «-»."
+BAD_HOLDER_ID_EC = N_(
+    "Identificación del titular: cédula de 10 dígitos o pasaporte de 3 a 20 caracteres "
+    "(letras mayúsculas, dígitos o «-»)."
 )
+BAD_CEDULA = N_("Ese número de cédula no es válido: revise los 10 dígitos.")
 BAD_BILLING_DAY = N_("Día de corte: un número entero del 1 al 28.")
 BAD_EMAIL = N_("Correo electrónico no válido, p. ej. nombre@dominio.com.")
 BAD_MOBILE = N_(
@@ -211,6 +250,14 @@ FISCAL_INCOMPLETE = N_(
     "Los datos fiscales van completos (RFC, nombre, código postal, régimen y uso del CFDI) "
     "o no van."
 )
+FISCAL_INCOMPLETE_EC = N_("Los datos fiscales van completos (RUC y razón social) o no van.")
+BAD_RUC = N_(
+    "El RUC no es válido: 13 dígitos que terminan en 001, con su dígito verificador correcto."
+)
+FISCAL_NOT_EC = N_(
+    "En Ecuador los datos fiscales son sólo el RUC y la razón social: omita este campo (es del "
+    "SAT de México)."
+)
 NOT_LIST = N_("Debe ser una lista.")
 TOO_MANY_LINES = N_("Una cuenta admite hasta %(n)s líneas por envío.")
 LINE_REPEATED = N_("La línea %(number)s aparece dos veces.")
@@ -221,6 +268,10 @@ BAD_AMOUNT = N_('Importe mayor que cero, con hasta dos decimales, como texto: "3
 BAD_FORMA_PAGO = N_(
     "Clave de forma de pago del SAT (c_FormaPago), p. ej. 01 (efectivo), 03 (transferencia) "
     "o 04 (tarjeta de crédito); 99 (por definir) no se acepta en un pago recibido."
+)
+BAD_FORMA_PAGO_EC = N_(
+    "Forma de pago del SRI, p. ej. 01 (sin utilización del sistema financiero), 16 (tarjeta de "
+    "débito), 19 (tarjeta de crédito) o 20 (otros con utilización del sistema financiero)."
 )
 FUTURE_PAYMENT = N_("La fecha del pago está en el futuro.")
 CHARGE_BILLED = N_(
@@ -305,6 +356,46 @@ class Result:
 
 def is_services(issuer: Issuer | None) -> bool:
     return issuer is not None and issuer.kind == SERVICES
+
+
+@dataclass(frozen=True)
+class CountryRules:
+    """What a provider's data may say in the issuer's country (module docstring)."""
+
+    country: str
+    rates: frozenset[Decimal]
+    default_rate: Decimal
+    bad_rate: str
+    formas_pago: tuple[str, ...]
+    bad_forma_pago: str
+    sat_codes: bool  # clave_prod_serv and clave_unidad are checked against SAT's catalogs
+
+
+RULES = {
+    "MX": CountryRules(
+        "MX",
+        frozenset(Decimal(r) for r in RATES),
+        DEFAULT_RATE,
+        BAD_SERVICE_RATE,
+        tuple(FORMAS_PAGO),
+        BAD_FORMA_PAGO,
+        sat_codes=True,
+    ),
+    "EC": CountryRules(
+        "EC",
+        frozenset(Decimal(r) for r in EC_RATES),
+        EC_DEFAULT_RATE,
+        BAD_SERVICE_RATE_EC,
+        EC_FORMAS_PAGO,
+        BAD_FORMA_PAGO_EC,
+        sat_codes=False,
+    ),
+}
+
+
+def rules_for(issuer: Issuer) -> CountryRules:
+    """The issuer's country's rules (Issuer.country is "MX" or "EC")."""
+    return RULES[issuer.country if issuer.country in RULES else "MX"]
 
 
 # --- Checking one payload ---------------------------------------------------------------------
@@ -399,35 +490,49 @@ class _Check:
             return None
         return value
 
-    def rate(self, data: Mapping, name: str) -> tuple[bool, Decimal | None]:
-        """(valid, rate): absent is 16 %; null is exento."""
+    def rate(self, data: Mapping, name: str, rules: CountryRules) -> tuple[bool, Decimal | None]:
+        """(valid, rate): absent is the country's general rate (16 %, 15 %); null is exento."""
         if name not in data:
-            return True, DEFAULT_RATE
+            return True, rules.default_rate
         value = data[name]
         if value is None:
             return True, None
         if not isinstance(value, str):
             self.error(name, NOT_TEXT)
             return False, None
-        if not _RATE.fullmatch(value) or Decimal(value) not in {Decimal(r) for r in RATES}:
-            self.error(name, BAD_SERVICE_RATE)
+        if not _RATE.fullmatch(value) or Decimal(value) not in rules.rates:
+            self.error(name, rules.bad_rate)
             return False, None
         return True, Decimal(value).quantize(Decimal("0.000001"))
 
-    def clave_prod(self, data: Mapping, name: str = "clave_prod_serv") -> str | None:
-        value = self.pattern(data, name, _CLAVE_PROD, BAD_CLAVE_PROD, required=False)
+    def clave_prod(
+        self, data: Mapping, rules: CountryRules, name: str = "clave_prod_serv"
+    ) -> str | None:
+        pattern, message = (
+            (_CLAVE_PROD, BAD_CLAVE_PROD)
+            if rules.sat_codes
+            else (_ANY_CLAVE_PROD, BAD_CLAVE_PROD_EC)
+        )
+        value = self.pattern(data, name, pattern, message, required=False)
         if value is None:
             return None if name in data and data[name] is not None else DEFAULT_CLAVE_PROD
-        if not clave_prod_serv_exists(value):
+        if rules.sat_codes and not clave_prod_serv_exists(value):
             self.error(name, UNKNOWN_CLAVE_PROD, code=value)
             return None
         return value
 
-    def clave_unidad(self, data: Mapping, name: str = "clave_unidad") -> str | None:
-        value = self.pattern(data, name, _CLAVE_UNIDAD, BAD_CLAVE_UNIDAD, required=False)
+    def clave_unidad(
+        self, data: Mapping, rules: CountryRules, name: str = "clave_unidad"
+    ) -> str | None:
+        pattern, message = (
+            (_CLAVE_UNIDAD, BAD_CLAVE_UNIDAD)
+            if rules.sat_codes
+            else (_ANY_CLAVE_UNIDAD, BAD_CLAVE_UNIDAD_EC)
+        )
+        value = self.pattern(data, name, pattern, message, required=False)
         if value is None:
             return None if name in data and data[name] is not None else DEFAULT_CLAVE_UNIDAD
-        if not clave_unidad_exists(value):
+        if rules.sat_codes and not clave_unidad_exists(value):
             self.error(name, UNKNOWN_CLAVE_UNIDAD, code=value)
             return None
         return value
@@ -544,9 +649,10 @@ def put_plan(session: Session, issuer: Issuer, payload: object, prefix="") -> Re
             check.error("service_type", UNKNOWN_TYPE, code=type_code)
     name = check.text(payload, "name", PLAN_NAME_MAX)
     fee = check.decimal(payload, "monthly_fee", _DECIMAL6, BAD_FEE)
-    rate_ok, rate = check.rate(payload, "tax_rate")
-    clave = check.clave_prod(payload)
-    unidad = check.clave_unidad(payload)
+    rules = rules_for(issuer)
+    rate_ok, rate = check.rate(payload, "tax_rate", rules)
+    clave = check.clave_prod(payload, rules)
+    unidad = check.clave_unidad(payload, rules)
     active = payload.get("active", True)
     if active is None:
         active = True
@@ -625,20 +731,30 @@ def _holder_id(check: _Check, data: Mapping, issuer: Issuer) -> str | None:
             check.error("holder_id", FISCAL_MESSAGES[("rfc", problem or Problem.FORMAT)])
             return None
         return rfc
-    if not _HOLDER_ID.fullmatch(value):
-        check.error("holder_id", BAD_HOLDER_ID)
+    # Ecuador: ten digits are a cédula (its check digit valid); anything else a passport.
+    if _CEDULA.fullmatch(value):
+        if not ec_ci.is_valid(value):
+            check.error("holder_id", BAD_CEDULA)
+            return None
+        return value
+    if not _PASSPORT.fullmatch(value):
+        check.error("holder_id", BAD_HOLDER_ID_EC)
         return None
     return value
 
 
-def _fiscal(check: _Check, data: Mapping) -> tuple[bool, dict]:
-    """(valid, the account's fiscal_* values): all five, or none (null or absent)."""
-    empty = dict.fromkeys(
-        ("fiscal_rfc", "fiscal_name", "fiscal_cp", "fiscal_regimen", "fiscal_uso")
-    )
+_NO_FISCAL = ("fiscal_rfc", "fiscal_name", "fiscal_cp", "fiscal_regimen", "fiscal_uso")
+
+
+def _fiscal(check: _Check, data: Mapping, issuer: Issuer) -> tuple[bool, dict]:
+    """(valid, the account's fiscal_* values): all of the country's, or none (null or
+    absent)."""
+    empty = dict.fromkeys(_NO_FISCAL)
     value = data.get("fiscal")
     if value is None:
         return True, empty
+    if issuer.country == "EC":
+        return _fiscal_ec(check, value)
     sub = _Check(_path(check.prefix, "fiscal"))
     try:
         if not sub.mapping(value, FISCAL_FIELDS):
@@ -690,6 +806,42 @@ def _fiscal(check: _Check, data: Mapping) -> tuple[bool, dict]:
             "fiscal_regimen": texts["regimen"],
             "fiscal_uso": texts["uso"],
         }
+    finally:
+        check.errors.extend(sub.errors)
+
+
+def _fiscal_ec(check: _Check, value: object) -> tuple[bool, dict]:
+    """Ecuador: the RUC (`rfc`) and the razón social (`name`); SAT's cp, regimen and uso
+    absent, null or empty (a value is refused: it means the provider mapped Mexican data)."""
+    empty = dict.fromkeys(_NO_FISCAL)
+    sub = _Check(_path(check.prefix, "fiscal"))
+    try:
+        if not sub.mapping(value, FISCAL_FIELDS):
+            return False, empty
+        texts = {}
+        for name in FISCAL_FIELDS:
+            text = sub.raw(value, name, required=False)
+            if text is _MISSING:
+                return False, empty
+            texts[name] = text
+        for name in FISCAL_FIELDS:
+            if name not in EC_FISCAL_FIELDS and texts[name] is not None and texts[name].strip():
+                sub.error(name, FISCAL_NOT_EC)
+        missing = [n for n in EC_FISCAL_FIELDS if texts[n] is None or not texts[n].strip()]
+        for name in missing:
+            sub.error(name, FISCAL_INCOMPLETE_EC)
+        if missing:
+            return False, empty
+        ruc = None
+        try:
+            ruc = sri_catalogs.validate_identification(sri_catalogs.RUC, texts["rfc"])
+        except sri_catalogs.InvalidIdentification:
+            sub.error("rfc", BAD_RUC)
+        if (problem := check_text(texts["name"], NOMBRE_MAX, pipe=True)) is not None:
+            sub.error("name", _TEXT_MESSAGES[problem], max=str(NOMBRE_MAX))
+        if sub.errors:
+            return False, empty
+        return True, empty | {"fiscal_rfc": ruc, "fiscal_name": normalize_nombre(texts["name"])}
     finally:
         check.errors.extend(sub.errors)
 
@@ -803,7 +955,7 @@ def put_account(session: Session, issuer: Issuer, payload: object, prefix="") ->
     number = check.pattern(payload, "number", _NUMBER, BAD_NUMBER)
     holder_name = check.text(payload, "holder_name", NOMBRE_MAX)
     holder_id = _holder_id(check, payload, issuer)
-    fiscal_ok, fiscal = _fiscal(check, payload)
+    fiscal_ok, fiscal = _fiscal(check, payload, issuer)
     email = check.raw(payload, "email", required=False)
     if email is not None and email is not _MISSING:
         try:
@@ -915,7 +1067,7 @@ def line_json(line: ServiceLine, *, account: bool = True) -> dict:
 
 
 def account_json(row: ServiceAccount) -> dict:
-    fiscal = None
+    fiscal = None  # Ecuador: cp, regimen and uso are null
     if row.has_fiscal_data:
         fiscal = {
             "rfc": row.fiscal_rfc,
@@ -980,9 +1132,10 @@ def put_charge(session: Session, issuer: Issuer, payload: object, prefix="") -> 
     elif quantity is not None and quantity <= 0:
         check.error("quantity", BAD_QUANTITY)
     unit_price = check.decimal(payload, "unit_price", _DECIMAL6, BAD_UNIT_PRICE)
-    rate_ok, rate = check.rate(payload, "tax_rate")
-    clave = check.clave_prod(payload)
-    unidad = check.clave_unidad(payload)
+    rules = rules_for(issuer)
+    rate_ok, rate = check.rate(payload, "tax_rate", rules)
+    clave = check.clave_prod(payload, rules)
+    unidad = check.clave_unidad(payload, rules)
     if check.errors or not rate_ok:
         return _rejected(check)
     values = {
@@ -1070,7 +1223,8 @@ def put_payment(
             check.error("received_at", FUTURE_PAYMENT)
         else:
             received_at = parsed.replace(microsecond=0)
-    forma_pago = check.choice(payload, "forma_pago", FORMAS_PAGO, BAD_FORMA_PAGO, "")
+    rules = rules_for(issuer)
+    forma_pago = check.choice(payload, "forma_pago", rules.formas_pago, rules.bad_forma_pago, "")
     reference = check.text(payload, "reference", REFERENCE_MAX, required=False)
     if check.errors:
         return _rejected(check)

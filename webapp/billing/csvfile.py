@@ -13,13 +13,21 @@ side would be mostly empty cells.
 - payments: one row per payment.
 
 UTF-8 with or without BOM; comma or semicolon separated (the header row tells which). Empty
-cells are left out: the field takes its default (a charge's IVA: 16 %; write "exento" for
-exempt). Uploading a file again changes nothing ("sin cambios").
+cells are left out: the field takes its default (a charge's IVA: the country's general rate,
+16 % in Mexico, 15 % in Ecuador; write "exento" for exempt). Uploading a file again changes
+nothing ("sin cambios").
+
+The columns are the same in both countries; what they hold follows the issuer's country
+(webapp.billing.catalog). `layout.for_country(country)` is the layout with that country's
+help text and sample rows (KINDS are Mexico's): an Ecuadorian file has the holder's cédula or
+passport, the RUC and razón social as fiscal data (the SAT columns fiscal_cp, fiscal_regimen
+and fiscal_uso empty), SRI's IVA rates and formas de pago.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +46,16 @@ from webapp.tickets.csvfile import (
     Note,
 )
 
-__all__ = ["KINDS", "CsvError", "ImportReport", "Layout", "RowReport", "import_csv", "sample_csv"]
+__all__ = [
+    "KINDS",
+    "CsvError",
+    "ImportReport",
+    "Layout",
+    "RowReport",
+    "import_csv",
+    "kinds",
+    "sample_csv",
+]
 
 MAX_ROWS = 20_000
 
@@ -62,6 +79,17 @@ class Layout:
     docs: dict[str, str]
     sample: tuple[tuple[str, ...], ...]
     key_column: str  # what the report shows for each row
+    # Ecuador: the help text that differs from Mexico's, and the sample's rows.
+    ec_docs: dict[str, str] = field(default_factory=dict)
+    ec_sample: tuple[tuple[str, ...], ...] = ()
+
+    def for_country(self, country: str) -> Layout:
+        """This layout with the help text and sample of `country` ("MX" or "EC")."""
+        if country != "EC":
+            return self
+        return dataclasses.replace(
+            self, docs={**self.docs, **self.ec_docs}, sample=self.ec_sample or self.sample
+        )
 
 
 ACCOUNT_COLUMNS = (
@@ -182,6 +210,95 @@ ACCOUNTS = Layout(
         ),
     ),
     key_column="account_number",
+    ec_docs={
+        "holder_id": N_("Cédula (10 dígitos) o pasaporte del titular."),
+        "fiscal_rfc": N_(
+            "Datos fiscales (opcionales, los dos o ninguno): RUC de 13 dígitos, terminado en "
+            "001, para sus facturas."
+        ),
+        "fiscal_name": N_("Razón social como está registrada en el RUC."),
+        "fiscal_cp": N_("Vacío en Ecuador (es un dato del SAT de México)."),
+        "fiscal_regimen": N_("Vacío en Ecuador (es un dato del SAT de México)."),
+        "fiscal_uso": N_("Vacío en Ecuador (es un dato del SAT de México)."),
+        "line_number": N_(
+            "Número de la línea: celular (099 800 0000 o +593 99 800 0000) o número de "
+            "contrato. Vacío: la cuenta sin líneas."
+        ),
+    },
+    ec_sample=(
+        (
+            "200900",
+            "ANDRADE VERA MARÍA",
+            "1712345675",
+            "1712345675001",
+            "ANDRADE VERA MARÍA",
+            "",
+            "",
+            "",
+            "maria@example.com",
+            "099 800 0900",
+            "15",
+            "active",
+            "099 800 0900",
+            "MOVIL",
+            "M-8GB",
+            "active",
+        ),
+        (
+            "200900",
+            "ANDRADE VERA MARÍA",
+            "1712345675",
+            "1712345675001",
+            "ANDRADE VERA MARÍA",
+            "",
+            "",
+            "",
+            "maria@example.com",
+            "099 800 0900",
+            "15",
+            "active",
+            "EC90000900",
+            "HOGAR",
+            "H-100",
+            "active",
+        ),
+        (
+            "200901",
+            "ZAMBRANO MORA JOSÉ",
+            "0912345675",
+            "1792653185001",
+            "COMERCIAL PICHINCHA DEMO CIA. LTDA.",
+            "",
+            "",
+            "",
+            "",
+            "099 800 0901",
+            "1",
+            "",
+            "099 800 0901",
+            "MOVIL",
+            "M-20GB",
+            "",
+        ),
+        (
+            "200902",
+            "TORRES PAREDES ANA",
+            "A1234567",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "099 800 0902",
+            "8",
+            "",
+            "099 800 0902",
+            "MOVIL",
+            "M-8GB",
+            "",
+        ),
+    ),
 )
 
 CHARGES = Layout(
@@ -229,6 +346,40 @@ CHARGES = Layout(
         ),
     ),
     key_column="external_id",
+    ec_docs={
+        "tax_rate": N_("IVA: 0.150000 (si se deja vacío), 0.050000, 0.000000 o «exento»."),
+        "clave_prod_serv": N_(
+            "Código del producto o servicio, hasta 8 letras o dígitos (opcional: la factura "
+            "del SRI no lo lleva)."
+        ),
+        "clave_unidad": N_("Código de unidad, hasta 3 letras o dígitos (opcional)."),
+    },
+    ec_sample=(
+        (
+            "CARGO-0001",
+            "200900",
+            "099 800 0900",
+            "2026-05",
+            "Datos adicionales 2 GB",
+            "1",
+            "4.35",
+            "",
+            "",
+            "",
+        ),
+        (
+            "CARGO-0002",
+            "200900",
+            "",
+            "2026-05",
+            "Cargo por pago tardío",
+            "1",
+            "2.00",
+            "exento",
+            "",
+            "",
+        ),
+    ),
 )
 
 PAYMENTS = Layout(
@@ -250,6 +401,19 @@ PAYMENTS = Layout(
         ("PAGO-0002", "100901", "350.00", "2026-05-04T18:30:00-06:00", "01", ""),
     ),
     key_column="external_id",
+    ec_docs={
+        "received_at": N_(
+            "Fecha y hora del pago ISO 8601 con zona horaria: 2026-05-03T10:00:00-05:00."
+        ),
+        "forma_pago": N_(
+            "Forma de pago del SRI, p. ej. 20 (otros con utilización del sistema financiero) o "
+            "19 (tarjeta de crédito)."
+        ),
+    },
+    ec_sample=(
+        ("PAGO-0001", "200900", "25.00", "2026-05-03T10:00:00-05:00", "20", "TRANSF 123456"),
+        ("PAGO-0002", "200901", "25.00", "2026-05-04T18:30:00-05:00", "19", ""),
+    ),
 )
 
 KINDS = {layout.kind: layout for layout in (ACCOUNTS, CHARGES, PAYMENTS)}
@@ -281,7 +445,15 @@ class ImportReport:
         setattr(self, name, getattr(self, name) + 1)
 
 
-def sample_csv(layout: Layout) -> str:
+def kinds(country: str) -> dict[str, Layout]:
+    """The layouts with the help text and samples of `country` ("MX" or "EC")."""
+    return {kind: layout.for_country(country) for kind, layout in KINDS.items()}
+
+
+def sample_csv(layout: Layout, country: str | None = None) -> str:
+    """The layout's sample file; `country` chooses its rows (default: the layout's own)."""
+    if country is not None:
+        layout = layout.for_country(country)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(layout.columns)
@@ -402,7 +574,7 @@ def _account_payload(issuer: Issuer, group: _Account) -> dict:
         payload["holder_id"] = normalize_rfc(payload["holder_id"])
     fiscal = {FISCAL_COLUMNS[c]: v for c, v in cells.items() if c in FISCAL_COLUMNS}
     if fiscal:
-        if "rfc" in fiscal:
+        if "rfc" in fiscal and issuer.country == "MX":
             fiscal["rfc"] = normalize_rfc(fiscal["rfc"])
         payload["fiscal"] = fiscal
     day = cells.get("billing_day")

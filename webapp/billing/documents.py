@@ -30,6 +30,7 @@ are the ones to use there too: one invoice per bill, whoever asks.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -80,6 +81,7 @@ class BillDocument(Protocol):
 
     country: str
     currency: str  # of the bill's ticket and document
+    formas_pago: Collection[str]  # the payments' forms the document may name
 
     def total(self, lines: list[TicketLine]) -> Decimal:
         """What the bill's ticket of `lines` adds up to, by the document's rounding rules."""
@@ -155,6 +157,7 @@ class CfdiDocument:
 
     country = "MX"
     currency = "MXN"
+    formas_pago = TICKET_FORMAS_PAGO
 
     def __init__(self, stamping: Stamping):
         self.stamping = stamping
@@ -247,6 +250,7 @@ class SriDocument(CfdiDocument):
 
     country = "EC"
     currency = "USD"
+    formas_pago = tuple(catalogs.FORMAS_PAGO)
 
     def total(self, lines: list[TicketLine]) -> Decimal:
         return sri_invoice.lines_total(lines)

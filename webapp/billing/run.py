@@ -70,7 +70,6 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services.stamping import Stamping
-from webapp.tickets.payment import TICKET_FORMAS_PAGO
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +431,7 @@ def _bill_batch(
         total = document.total(lines)
         previous_balance = previous[account.id].balance_due if account.id in previous else ZERO
         payments_total = sum((amount for _, amount, _ in paid), ZERO)
-        latest_form = next((f for _, _, f in reversed(paid) if f in TICKET_FORMAS_PAGO), None)
+        latest_form = next((f for _, _, f in reversed(paid) if f in document.formas_pago), None)
         ticket = Ticket(
             branch_id=branch_id,
             order_number=account.number[:40],

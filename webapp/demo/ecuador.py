@@ -35,11 +35,8 @@ from webapp.models import (
     Branch,
     Issuer,
     LineKind,
-    Plan,
     ServiceAccount,
     ServiceLine,
-    ServiceTerms,
-    ServiceType,
     Ticket,
     TicketLine,
     TicketStatus,
@@ -318,35 +315,16 @@ def _load_telecom(
     ]
     session.add(issuer)
     session.flush()
-    session.add(
-        ServiceTerms(
-            issuer_id=issuer.id,
-            version=TERMS_VERSION,
-            body=TERMS.format(version=TERMS_VERSION),
-            published_at=now,
-        )
+    types, by_type = services.add_catalog(
+        session,
+        issuer,
+        now,
+        TERMS.format(version=TERMS_VERSION),
+        TERMS_VERSION,
+        SERVICE_TYPES,
+        PLANS,
+        tax_rate=IVA_15,
     )
-    types = {}
-    for position, (code, name, kind) in enumerate(SERVICE_TYPES):
-        types[code] = ServiceType(
-            issuer_id=issuer.id, code=code, name=name, line_kind=kind, position=position
-        )
-        session.add(types[code])
-    session.flush()
-    by_type: dict[str, list[Plan]] = {}
-    for code, type_code, name, fee in PLANS:
-        plan = Plan(
-            issuer_id=issuer.id,
-            service_type_id=types[type_code].id,
-            code=code,
-            name=name,
-            monthly_fee=fee,
-            tax_rate=IVA_15,
-        )
-        session.add(plan)
-        by_type.setdefault(type_code, []).append(plan)
-    session.flush()
-
     account_rows = []
     for i in range(accounts):
         given, surnames = rng.choice(GIVEN), f"{rng.choice(SURNAMES)} {rng.choice(SURNAMES)}"

@@ -107,6 +107,49 @@ def new_csd(now: datetime) -> tuple[bytes, bytes, str]:
     return certificate, key, password
 
 
+def add_catalog(
+    session: Session,
+    issuer: Issuer,
+    now: datetime,
+    terms: str,
+    terms_version: str,
+    service_types,
+    plans,
+    tax_rate: Decimal | None = None,
+) -> tuple[dict[str, ServiceType], dict[str, list[Plan]]]:
+    """A demo provider's terms, service types ((code, name, line kind)) and plans ((code,
+    type code, name, monthly fee)), at `tax_rate` (None: the column's default); flushed.
+    Its service types and its plans, by type code."""
+    session.add(
+        ServiceTerms(issuer_id=issuer.id, version=terms_version, body=terms, published_at=now)
+    )
+    types = {}
+    for position, (code, name, kind) in enumerate(service_types):
+        types[code] = ServiceType(
+            issuer_id=issuer.id, code=code, name=name, line_kind=kind, position=position
+        )
+        session.add(types[code])
+    session.flush()
+    rate = {} if tax_rate is None else {"tax_rate": tax_rate}
+    made = [
+        Plan(
+            issuer_id=issuer.id,
+            service_type_id=types[type_code].id,
+            code=code,
+            name=name,
+            monthly_fee=fee,
+            **rate,
+        )
+        for code, type_code, name, fee in plans
+    ]
+    session.add_all(made)
+    session.flush()
+    by_type: dict[str, list[Plan]] = {}
+    for (_, type_code, _, _), plan in zip(plans, made, strict=True):
+        by_type.setdefault(type_code, []).append(plan)
+    return types, by_type
+
+
 def load_services_demo(
     session: Session,
     fernet: Fernet,
@@ -146,34 +189,15 @@ def load_services_demo(
     ]
     session.add(issuer)
     session.flush()
-    session.add(
-        ServiceTerms(
-            issuer_id=issuer.id,
-            version=TERMS_VERSION,
-            body=TERMS.format(version=TERMS_VERSION),
-            published_at=now,
-        )
+    types, by_type = add_catalog(
+        session,
+        issuer,
+        now,
+        TERMS.format(version=TERMS_VERSION),
+        TERMS_VERSION,
+        SERVICE_TYPES,
+        PLANS,
     )
-    types = {}
-    for position, (code, name, kind) in enumerate(SERVICE_TYPES):
-        types[code] = ServiceType(
-            issuer_id=issuer.id, code=code, name=name, line_kind=kind, position=position
-        )
-        session.add(types[code])
-    session.flush()
-    plans = []
-    for code, type_code, name, fee in PLANS:
-        plans.append(
-            Plan(
-                issuer_id=issuer.id,
-                service_type_id=types[type_code].id,
-                code=code,
-                name=name,
-                monthly_fee=fee,
-            )
-        )
-    session.add_all(plans)
-    session.flush()
 
     account_rows = []
     for i in range(accounts):
@@ -207,9 +231,6 @@ def load_services_demo(
         account_rows,
     ).all()
 
-    by_type: dict[str, list[Plan]] = {}
-    for plan in plans:
-        by_type.setdefault(_type_code(plan, types), []).append(plan)
     line_rows = []
     for n in range(max(lines, accounts)):
         account_id = account_ids[n] if n < accounts else rng.choice(account_ids)
@@ -325,10 +346,6 @@ def _pay_previous(
     if rows:
         session.execute(insert(Payment), rows)
     session.commit()
-
-
-def _type_code(plan: Plan, types: dict[str, ServiceType]) -> str:
-    return next(code for code, t in types.items() if t.id == plan.service_type_id)
 
 
 def _counts(session: Session, issuer: Issuer) -> tuple[int, int]:

@@ -8,10 +8,11 @@ used, and it dies anyway after its max age (checked by `read_enrol_token`).
 The device cookie is "public_id.secret". Only SHA-256 of the secret is stored (the secret is
 random, 256 bits: a slow hash would add nothing), so a copy of the database enrols nothing.
 
-The hand-off ("Continuar en mi teléfono") is a signed token with the branch, the RFC and the
-ticket fields typed so far, plus a nonce stored on the kiosk: redeeming it clears the nonce
-(single use), and the kiosk's next hand-off replaces it (one live link per kiosk). It is not
-cleared when the customer taps "Terminar": they may well do that before opening the link.
+The hand-off ("Continuar en mi teléfono") is a signed token with the branch, the RFC (for an
+Ecuadorian issuer, the buyer's identificación and its tipo) and the ticket fields typed so
+far, plus a nonce stored on the kiosk: redeeming it clears the nonce (single use), and the
+kiosk's next hand-off replaces it (one live link per kiosk). It is not cleared when the
+customer taps "Terminar": they may well do that before opening the link.
 """
 
 from __future__ import annotations
@@ -131,18 +132,22 @@ def all_kiosks(session: Session) -> list[Kiosk]:
 
 @dataclass
 class Handoff:
-    """What a phone receives from a kiosk: where, who, and the ticket typed so far."""
+    """What a phone receives from a kiosk: where, who, and the ticket typed so far. `rfc` is
+    the RFC, or for an Ecuadorian issuer the identificación, whose SRI tipo is `id_type` (""
+    for a Mexican RFC)."""
 
     kiosk_id: int
     branch_id: int
     rfc: str
     fields: dict[str, str] = field(default_factory=dict)
     tickets: list[int] = field(default_factory=list)  # tickets already added on the kiosk
+    id_type: str = ""
 
 
 def handoff_token(secret_key: str, kiosk: Kiosk, handoff: Handoff) -> str:
     """A new hand-off link's token; it replaces the kiosk's previous one (committed by the
-    caller). Only the ticket fields travel, trimmed; no fiscal data beyond the RFC."""
+    caller). Only the ticket fields travel, trimmed; no fiscal data beyond the RFC (or the
+    identificación and its tipo)."""
     kiosk.handoff_nonce = secrets.token_urlsafe(12)
     fields = {
         name: str(handoff.fields.get(name) or "").strip()[:size]
@@ -154,6 +159,7 @@ def handoff_token(secret_key: str, kiosk: Kiosk, handoff: Handoff) -> str:
             "n": kiosk.handoff_nonce,
             "b": handoff.branch_id,
             "r": handoff.rfc,
+            "i": handoff.id_type,
             "f": fields,
             "t": handoff.tickets[:20],
         }
@@ -170,7 +176,8 @@ def redeem_handoff(session: Session, secret_key: str, token: str, max_age: int) 
     try:
         kiosk_id, nonce, branch_id, rfc = data["k"], data["n"], data["b"], data["r"]
         fields, tickets = dict(data["f"]), [int(t) for t in data["t"]]
-    except (KeyError, TypeError, ValueError):
+        id_type = str(data.get("i") or "")  # links made before Ecuador carry none
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
     used = session.execute(
         update(Kiosk)
@@ -180,4 +187,4 @@ def redeem_handoff(session: Session, secret_key: str, token: str, max_age: int) 
     ).rowcount
     if used != 1:  # used already, replaced by a newer one, wiped, or the kiosk was revoked
         return None
-    return Handoff(kiosk_id, branch_id, rfc, fields, tickets)
+    return Handoff(kiosk_id, branch_id, rfc, fields, tickets, id_type)

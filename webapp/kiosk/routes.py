@@ -130,7 +130,8 @@ def qr_data_uri(url: str) -> str:
 @bp.post("/kiosco/telefono")
 def phone():
     """Continuar en mi teléfono: a QR of a short-lived, single-use link with the branch, the
-    RFC and the ticket fields typed so far (posted from the ticket form: a POST, so that
+    RFC (an Ecuadorian issuer's: the identificación and its tipo) and the ticket fields typed
+    so far (posted from the ticket form: a POST, so that
     nothing typed lands in the kiosk's browser history)."""
     kiosk = _kiosk()
     issuer = kiosk.branch.issuer
@@ -141,6 +142,7 @@ def phone():
         kiosk_id=kiosk.id,
         branch_id=kiosk.branch_id,
         rfc=state["rfc"],
+        id_type=state.get("id_type", ""),
         fields={name: request.form.get(name, "") for name in devices.HANDOFF_FIELDS},
         tickets=list(state.get("tickets", [])),
     )
@@ -183,6 +185,7 @@ def continue_here(token: str):
             "slug": slug,
             "branch_id": branch.id,
             "rfc": handoff.rfc,
+            "id_type": handoff.id_type,
             "tickets": tickets,
             "prefill": handoff.fields,
         }
