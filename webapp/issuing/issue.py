@@ -27,6 +27,7 @@ from webapp.cfdi.draft import Draft, Line
 from webapp.cfdi.pac import Pac, PacError, Stamped
 from webapp.cfdi.xsd import validate
 from webapp.db import lock_for_write
+from webapp.fiscal.limits import NOMBRE_MAX
 from webapp.fiscal.receptor import Receptor
 from webapp.issuing import sri_invoice
 from webapp.issuing.ownership import owner_of
@@ -244,6 +245,10 @@ def fill(
     invoice.receptor_address = receptor.address or None
     invoice.forma_pago, invoice.metodo_pago = forma_pago, "PUE"
     if invoice.issuer.country == "EC":
+        # What SRI's schema can carry, within the columns (the forms check before; a bill's
+        # holder data comes from the provider's API).
+        invoice.receptor_nombre = sri_invoice.clean_text(receptor.nombre, NOMBRE_MAX)
+        invoice.receptor_address = sri_invoice.clean_text(receptor.address, 300) or None
         figures = sri_invoice.totals(list(tickets))
         invoice.currency = "USD"
         invoice.subtotal, invoice.total = figures.total_sin_impuestos, figures.importe_total

@@ -26,6 +26,8 @@ from webapp.sri.p12 import SigningKey
 from webapp.sri.signing import sign
 from webapp.sri.xsd import validate
 
+clean_text = sri.clean_text  # free text as SRI's schema takes it (control characters out)
+
 ECUADOR = timezone(timedelta(hours=-5), "ECT")  # mainland Ecuador, no daylight saving time
 _RATES = {
     Decimal("0.15"): catalogs.IVA_15,
