@@ -64,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.kiosk import bp as kiosk_bp
     from webapp.main import bp as main_bp
     from webapp.myservices import bp as myservices_bp
+    from webapp.operator import bp as operator_bp
     from webapp.panel import bp as panel_bp
     from webapp.profile import bp as profile_bp
     from webapp.sandbox_sri import bp as sandbox_sri_bp
@@ -79,6 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(devsms_bp)
     app.register_blueprint(invoicing_bp)
     app.register_blueprint(myservices_bp)
+    app.register_blueprint(operator_bp)
     app.register_blueprint(panel_bp)
     app.register_blueprint(profile_bp)
     app.register_blueprint(sandbox_sri_bp)

@@ -19,6 +19,18 @@ from webapp.models.invoice import (
 from webapp.models.issuer import Branch, Issuer
 from webapp.models.kiosk import Kiosk
 from webapp.models.mail import MailAttachment, MailMessage, MailStatus
+from webapp.models.platform import (
+    PaymentSlip,
+    PlatformSettings,
+    PrivacyAcceptance,
+    PrivacyNotice,
+    Product,
+    ProductKind,
+    SlipLine,
+    SlipStatus,
+    StampMovement,
+    Subscription,
+)
 from webapp.models.services import (
     AccountStatus,
     BillingRun,
@@ -52,6 +64,16 @@ __all__ = [
     "LineHolder",
     "LineKind",
     "Payment",
+    "PaymentSlip",
+    "PlatformSettings",
+    "PrivacyAcceptance",
+    "PrivacyNotice",
+    "Product",
+    "ProductKind",
+    "SlipLine",
+    "SlipStatus",
+    "StampMovement",
+    "Subscription",
     "Plan",
     "ServiceAccount",
     "ServiceBill",

@@ -78,6 +78,15 @@ class Issuer(Base):
     logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     logo_type: Mapped[str | None] = mapped_column(String(40))
     brand_color: Mapped[str | None] = mapped_column(String(7))
+    # The platform's business with the issuer (webapp.platform): when its licence expires
+    # (None: not checked), its stamp credits (None: not metered; webapp.platform.credits is
+    # the only writer, with the ledger), the lowest low-credit warning already sent, and
+    # whether its onboarding checklist is still open (an issuer the operator created: not
+    # offered to customers until its admin completes it).
+    licence_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stamp_credits: Mapped[int | None]
+    credit_warned_at_threshold: Mapped[int | None]
+    onboarding_pending: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     branches: Mapped[list[Branch]] = relationship(back_populates="issuer", order_by="Branch.code")

@@ -1,0 +1,3 @@
+"""products of the operator console (to be built)."""
+
+from webapp.operator import bp  # noqa: F401
