@@ -153,6 +153,7 @@ def make_app(database_url, tmp_path, test_sandbox_pac_dir):
             "WTF_CSRF_ENABLED": False,
             "PAC_SANDBOX_DIR": test_sandbox_pac_dir,
             "SRI_SANDBOX_DIR": str(tmp_path / "sandbox-sri"),
+            "PROOFS_DIR": str(tmp_path / "proofs"),
             "RATELIMIT_ENABLED": False,  # tests/test_ratelimit.py turns it on
         }
         config.update(overrides)

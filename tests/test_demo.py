@@ -71,11 +71,13 @@ def test_load_creates_the_merchant_once(app):
     assert "Created demo telecom provider 'telcel-demo'" in first
     assert "nothing changed" in second and "Created" not in second
     assert "Created the Ecuadorian demo" in first
+    assert "Created the platform operator's demo" in first
     with app.app_context():
         # The merchant, the telecom provider and the Ecuadorian demo's two
         # (tests/test_demo_ecuador.py); the counts below are the Mexican telecom's.
-        assert count(Issuer) == 4
-        assert count(Issuer, Issuer.country == "MX") == 2
+        # ... and the platform operator's own issuer (webapp/demo/platform.py).
+        assert count(Issuer) == 5
+        assert count(Issuer, Issuer.country == "MX") == 3
         assert count(Issuer, Issuer.kind == "services", Issuer.country == "MX") == 1
         telcel = select(Issuer.id).where(Issuer.slug == "telcel-demo").scalar_subquery()
         assert count(Branch, Branch.issuer_id == telcel) == 1  # its billing branch

@@ -12,6 +12,7 @@ def register_commands(app: Flask) -> None:
     from webapp.kiosk.cli import kiosk_cli
     from webapp.mail.cli import mail_cli
     from webapp.migrate import db_cli
+    from webapp.operator.cli import issuers_cli
     from webapp.sms.cli import sms_cli
 
     groups = (
@@ -24,6 +25,7 @@ def register_commands(app: Flask) -> None:
         staff_cli,
         data_key_cli,
         billing_cli,
+        issuers_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -273,6 +273,8 @@ def from_environment(instance: Path = INSTANCE) -> dict:
         # SRI_ENVIRONMENT 1 pruebas / 2 producción; SRI_URL points the client elsewhere).
         "SRI": os.environ.get("SRI", "sandbox"),
         "SRI_SANDBOX_DIR": os.environ.get("SRI_SANDBOX_DIR", str(instance / "sandbox-sri")),
+        # Merchants' proofs of payment (webapp.platform.proofs): outside the web root.
+        "PROOFS_DIR": os.environ.get("PROOFS_DIR", str(instance / "proofs")),
         "SRI_ENVIRONMENT": os.environ.get("SRI_ENVIRONMENT", "1"),
         "SRI_URL": os.environ.get("SRI_URL"),
         "SRI_CONNECT_TIMEOUT_SECONDS": float(os.environ.get("SRI_CONNECT_TIMEOUT_SECONDS", "10")),

@@ -9,13 +9,16 @@ from flask import Blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 from webapp.admin import (  # noqa: E402,F401 (routes register on bp)
+    account,
     apikeys,
     billing,
     branches,
     globals,
     imports,
     invoices,
+    onboarding,
     people,
+    privacy,
     replace,
     routes,
     services,

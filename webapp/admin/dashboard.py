@@ -1,6 +1,7 @@
 """The dashboard's figures: invoices stamped today and this month, open tickets, failures,
 the PAC, the stamps used and the invoices in each state (those stuck on the way to the PAC
-apart). Plain queries on the scoped tables (no Flask)."""
+apart), and the charts: stamps per day, the stamp credits over time, the licence's days left
+(webapp.platform.figures). Plain queries on the scoped tables (no Flask)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from webapp.cfdi.catalogs import MEXICO_CITY
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket, TicketStatus
+from webapp.platform.figures import IssuerCharts, issuer_charts
 
 # An invoice still in one of these states this long after its last change is stuck: the
 # process that took it there died; `flask invoices reconcile` finishes or releases it.
@@ -37,6 +39,7 @@ class Figures:
     pending_cancellations: int
     last_failure: Invoice | None
     states: list[StateCount]  # every InvoiceStatus, in the state machine's order
+    charts: IssuerCharts
 
     @property
     def stuck(self) -> int:
@@ -80,6 +83,7 @@ def figures(
         pending_cancellations=invoices(Invoice.cancel_status == "pending"),
         last_failure=session.scalars(failure.order_by(Invoice.updated_at.desc()).limit(1)).first(),
         states=states(session, issuer, branch_ids, now),
+        charts=issuer_charts(session, issuer, branch_ids, now),
     )
 
 

@@ -45,6 +45,8 @@ PERIODICITY_NAMES = {
 }
 
 ERRORS = {
+    "no_credits": _l("Sin timbres disponibles: genere una constancia de pago en «Renovar»."),
+    "licence_expired": _l("La licencia venció: genere una constancia de pago en «Renovar»."),
     "not_over": _l(
         "Ese periodo aún no termina: la factura global se emite cuando el periodo concluye."
     ),

@@ -12,6 +12,7 @@ from webapp.models import Issuer, StaffMember, StaffRole
 ADMIN, BRANCH = StaffRole.ISSUER_ADMIN, StaffRole.BRANCH_STAFF
 
 ENTRIES = [
+    ("admin.onboarding_checklist", _l("Alta"), (ADMIN,)),
     ("admin.home", _l("Resumen"), (ADMIN, BRANCH)),
     ("admin.invoices", _l("Facturas"), (ADMIN, BRANCH)),
     ("admin.global_invoices", _l("Factura global"), (ADMIN,)),
@@ -34,6 +35,9 @@ ONLY_FOR = {
     "admin.branches": "retail",
 }
 
+# Entries only while the issuer's onboarding checklist is open.
+ONLY_PENDING = {"admin.onboarding_checklist"}
+
 
 def entries(member: StaffMember, issuer: Issuer | None = None) -> list[tuple[str, str]]:
     views = current_app.view_functions
@@ -44,4 +48,5 @@ def entries(member: StaffMember, issuer: Issuer | None = None) -> list[tuple[str
         if endpoint in views
         and (member.role is StaffRole.OPERATOR or member.role in roles)
         and (kind is None or ONLY_FOR.get(endpoint, kind) == kind)
+        and (endpoint not in ONLY_PENDING or (issuer is not None and issuer.onboarding_pending))
     ]

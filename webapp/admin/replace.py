@@ -27,7 +27,7 @@ from webapp.invoicing.forms import TicketForm, check_receptor_data, fill_recepto
 from webapp.issuing import cancel, issue, replace
 from webapp.mail import validate_address
 from webapp.models import Invoice, InvoiceStatus, StaffRole
-from webapp.wiring import stamping
+from webapp.wiring import signing_problem, stamping
 
 ADMIN = StaffRole.ISSUER_ADMIN
 REFUSALS = {
@@ -38,6 +38,12 @@ REFUSALS = {
     ),
     "other_rfc": _l("La sustitución lleva el mismo RFC."),
 }
+
+
+def _refusal(original, code: str) -> str:
+    """Why the replacement is refused: its own reasons, else why the issuer cannot stamp
+    (no stamp credits, its licence expired)."""
+    return str(REFUSALS.get(code) or signing_problem(original.issuer) or code)
 
 
 class ReplaceForm(FlaskForm):
@@ -133,7 +139,7 @@ def invoice_replace(public_id: str):
     try:
         replace.check(original)
     except replace.ReplaceError as refused:
-        return _page(original, form, 409, str(REFUSALS[refused.code]))
+        return _page(original, form, 409, _refusal(original, refused.code))
     if not form.validate_on_submit():
         return _page(original, form, 422)
     changes = _check(form, original)
@@ -151,7 +157,7 @@ def invoice_replace(public_id: str):
             staff_id=current_staff().id,
         )
     except replace.ReplaceError as refused:
-        return _page(original, form, 409, str(REFUSALS[refused.code]))
+        return _page(original, form, 409, _refusal(original, refused.code))
     except issue.StampingFailed as failure:
         current_app.logger.warning("replacement refused: %s", failure.error)
         message = _(

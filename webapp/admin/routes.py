@@ -81,7 +81,8 @@ def _read_password_link(token: str) -> tuple[int, str] | None:
 
 def _safe_next(target: str | None) -> str:
     path = local_path(target)
-    return path if path and path.startswith("/admin") else url_for("admin.home")
+    staff_pages = ("/admin", "/operador")  # the back office and the operator's console
+    return path if path and path.startswith(staff_pages) else url_for("admin.home")
 
 
 @bp.route("/entrar", methods=["GET", "POST"])

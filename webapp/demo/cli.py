@@ -24,7 +24,7 @@ def load_command() -> None:
     provider and its bills; the Ecuadorian demo (idempotent)."""
     from webapp import crypto
     from webapp.billing.run import BillingError
-    from webapp.demo import data, ecuador, services
+    from webapp.demo import data, ecuador, platform, services
     from webapp.demo.staff import STAFF_PASSWORD, ensure_demo_staff
     from webapp.wiring import stamping
 
@@ -38,6 +38,7 @@ def load_command() -> None:
         db.session, issuer, telecom.issuer, ecuador=(andes.services, andes.shop)
     )
     db.session.commit()
+    operator = platform.load_platform_demo(db.session, cipher, issuer)
     bills = services.load_history(
         db.session, stamping(), progress=lambda period: click.echo(f"  billed {period}", err=True)
     )
@@ -83,6 +84,14 @@ def load_command() -> None:
             f"(RUC {andes.shop.rfc} {andes.shop.trade_name}, {andes.tickets} open tickets in "
             "USD), each with a test .p12. Try `flask demo tickets --issuer quito-demo` and "
             "`flask demo lines --issuer andina-demo`."
+        )
+    if operator.created:
+        click.echo(
+            f"Created the platform operator's demo: {operator.products} products, its issuer "
+            f"'{operator.platform.slug}' ({operator.platform.rfc}) for its own CFDI, and the "
+            f"merchant '{issuer.slug}' with a licence expiring in 10 days and 419 stamp "
+            "credits: sign in to /admin as its admin to see the renewal quote; the operator's "
+            "console is /operador/."
         )
     click.echo(
         "Back office (/admin): "
@@ -285,3 +294,33 @@ def analyze(engine) -> None:
     else:  # VACUUM cannot run inside a transaction
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE invoice"))
+
+
+@demo_cli.command("remove")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove_command(yes: bool) -> None:
+    """Take the demo out of this database before it goes to production: the demo issuers
+    and all their data, the demo staff (the operator too) and the demo customer, whose
+    passwords are published. Other issuers' data is never touched (idempotent)."""
+    from webapp.demo import remove
+
+    found = remove.find(db.session)
+    if found.empty:
+        click.echo("No demo data in this database: nothing to remove.")
+        return
+    click.echo("This removes, with all their data:")
+    click.echo(f"  demo issuers: {', '.join(found.issuers) or '-'}")
+    click.echo(f"  demo staff: {', '.join(found.staff) or '-'}")
+    click.echo(f"  demo customers: {', '.join(found.accounts) or '-'}")
+    if not yes and not click.confirm("Remove them for good?", default=False):
+        click.echo("Nothing removed.")
+        return
+    removal = remove.remove(db.session)
+    db.session.commit()
+    total = sum(removal.rows.values())
+    click.echo(f"Removed the demo: {total} rows in {len(removal.rows)} tables.")
+    if removal.operator_removed:
+        click.echo(
+            "The demo operator is gone too: create yours with "
+            "`flask staff create --role operator --email ...`."
+        )

@@ -40,7 +40,7 @@ from webapp.invoicing.forms import (
     ticket_form,
 )
 from webapp.invoicing.messages import NO_TICKETS
-from webapp.issuing import issue, retention
+from webapp.issuing import credits, issue, retention
 from webapp.issuing.lookup import TicketProblem
 from webapp.kiosk_context import current as on_kiosk
 from webapp.models import Branch, Invoice, InvoiceStatus, Issuer, Ticket
@@ -95,6 +95,8 @@ def _place(slug: str) -> tuple[Issuer | None, Branch | None]:
 def _issuer(slug: str) -> Issuer:
     issuer = _place(slug)[0]
     if issuer is None or issuer.kind != "retail":  # a services issuer bills, it sells no tickets
+        abort(404)
+    if issuer.onboarding_pending:  # not offered to customers until its checklist is done
         abort(404)
     return issuer
 
@@ -178,7 +180,9 @@ def _identification(state: dict) -> tuple[str, str]:
 @bp.get("/")
 def start():
     issuers = db.session.scalars(
-        select(Issuer).where(Issuer.kind == "retail").order_by(Issuer.legal_name)
+        select(Issuer)
+        .where(Issuer.kind == "retail", Issuer.onboarding_pending.is_(False))
+        .order_by(Issuer.legal_name)
     ).all()
     if len(issuers) == 1:
         return redirect(url_for(".branch", slug=issuers[0].slug), 303)
@@ -502,9 +506,13 @@ def _show(issuer, stamped):
     why it could not be made."""
     retry = url_for(".ticket", slug=issuer.slug)
     if stamped.result is Result.UNAVAILABLE:
-        return render_template(
-            "invoicing/failed.html", issuer=issuer, unavailable=True, retry=retry
-        ), 503
+        # The merchant's account with the platform (no stamp credits, licence expired): a
+        # refusal of this merchant, not a failure of the service.
+        closed = stamped.code in credits.CODES
+        page = render_template(
+            "invoicing/failed.html", issuer=issuer, unavailable=True, closed=closed, retry=retry
+        )
+        return page, 409 if closed else 503
     if stamped.result is Result.REFUSED:
         return render_template(
             "invoicing/failed.html", issuer=issuer, error=stamped.reason, retry=retry

@@ -39,7 +39,7 @@ from webapp.cfdi.amounts import ZERO, Totals, line_importe, line_tax, totals
 from webapp.cfdi.catalogs import MEXICO_CITY
 from webapp.cfdi.draft import PUBLICO_EN_GENERAL_RFC, GlobalInfo, Line
 from webapp.db import lock_for_write
-from webapp.issuing import issue
+from webapp.issuing import credits, issue
 from webapp.models import (
     Branch,
     CancelStatus,
@@ -289,7 +289,9 @@ def reserve_global(
     session: Session, branch_id: int, period: Period, now: datetime, key: str
 ) -> Invoice:
     """Commit a draft global holding every open ticket of the branch sold in `period`, or
-    return the invoice made with `key`. GlobalError("no_tickets") when there is none."""
+    return the invoice made with `key`. GlobalError("no_tickets") when there is none, and
+    GlobalError("no_credits" / "licence_expired") when the issuer may not stamp now
+    (webapp.issuing.credits: nothing reserved)."""
     if existing := issue.by_key(session, key):
         return existing
     session.rollback()
@@ -345,6 +347,10 @@ def _new_global(session, branch_id, period, now, key, tickets) -> Invoice:
         invoice.global_period_start = period.start
         invoice.needs_correction = False
     session.flush()
+    try:  # a metered issuer pays the global's stamp credit in this transaction
+        credits.take(session, issuer, invoice, now)
+    except credits.Refused as refused:
+        raise GlobalError(refused.code, refused.reason) from refused
     session.execute(
         invoice_ticket.insert(),
         [{"invoice_id": invoice.id, "ticket_id": t.id, "active": True} for t in tickets],

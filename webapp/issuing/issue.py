@@ -29,7 +29,7 @@ from webapp.cfdi.xsd import validate
 from webapp.db import lock_for_write
 from webapp.fiscal.limits import NOMBRE_MAX
 from webapp.fiscal.receptor import Receptor
-from webapp.issuing import sri_invoice
+from webapp.issuing import credits, sri_invoice
 from webapp.issuing.ownership import owner_of
 from webapp.models import (
     Branch,
@@ -81,7 +81,9 @@ def by_key(session: Session, key: str) -> Invoice | None:
 def reserve(session: Session, request: Request, now: datetime) -> Invoice:
     """Commit a draft invoice holding the tickets, or return the one made with this key.
 
-    Raises TicketsTaken when a ticket is held by another invoice or not invoiceable.
+    Raises TicketsTaken when a ticket is held by another invoice or not invoiceable, and
+    credits.Refused when the issuer may not stamp (no stamp credits, licence expired): a
+    metered issuer pays the invoice's credit in this transaction (webapp.issuing.credits).
     """
     if existing := by_key(session, request.idempotency_key):
         return existing
@@ -120,6 +122,7 @@ def reserve(session: Session, request: Request, now: datetime) -> Invoice:
             )
             invoice.service_account_id = request.service_account_id
         session.flush()
+        credits.take(session, issuer, invoice, now)  # Refused: nothing reserved
         if in_global:
             _release_from_globals(session, in_global)
         session.execute(
@@ -464,8 +467,9 @@ def record(
 
 def fail(session: Session, invoice: Invoice, error: Exception) -> bool:
     """Record that `invoice` will not be stamped and free its tickets, which stay
-    invoiceable; its folio goes to the next invoice. Only an invoice still on its way (draft,
-    signed, stamping) under the same idempotency key: False when another process settled it.
+    invoiceable; its folio goes to the next invoice, and the stamp credit it paid goes back
+    to its issuer. Only an invoice still on its way (draft, signed, stamping) under the same
+    idempotency key: False when another process settled it.
     """
     failed = session.execute(
         update(Invoice)
@@ -503,6 +507,7 @@ def fail(session: Session, invoice: Invoice, error: Exception) -> bool:
             invoice.is_global and ticket.status is TicketStatus.IN_GLOBAL
         ):
             ticket.status = TicketStatus.OPEN
+    credits.refund(session, invoice)  # its credit back: the next reservation pays again
     session.commit()
     session.refresh(invoice)
     return True

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from webapp.db import lock_for_write
 from webapp.fiscal.receptor import Receptor
-from webapp.issuing import cancel, issue
+from webapp.issuing import cancel, credits, issue
 from webapp.models import CancelStatus, Invoice, InvoiceStatus, Issuer, Ticket, invoice_ticket
 
 MOTIVE_REPLACED = "01"  # Comprobante emitido con errores con relación
@@ -41,7 +41,8 @@ LIVE = (
 
 class ReplaceError(Exception):
     """The invoice cannot be replaced; `code` says why: "not_stamped", "global",
-    "cancel_pending", "other_rfc"."""
+    "cancel_pending", "other_rfc", or the issuer may not stamp now: "no_credits",
+    "licence_expired" (webapp.issuing.credits)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -151,6 +152,10 @@ def _reserve(
             new = issue._recycled_or_new(session, issuer)
             _fill(new, original, held, changes, now, key)
         session.flush()
+        try:  # a metered issuer pays the replacement's stamp credit in this transaction
+            credits.take(session, issuer, new, now)
+        except credits.Refused as refused:
+            raise ReplaceError(refused.code) from refused
         if held:
             session.execute(
                 invoice_ticket.insert(),

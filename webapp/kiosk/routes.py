@@ -53,6 +53,8 @@ def enrol(token: str):
     )
     if kiosk is None:
         return render_template("kiosk/link_invalid.html"), 410
+    if kiosk.branch.issuer.onboarding_pending:  # not offered to customers yet
+        abort(404)
     form = FlaskForm()
     if form.validate_on_submit():
         previous = web.current()

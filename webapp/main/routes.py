@@ -21,13 +21,13 @@ def index():
     Below, "Mis servicios": each services issuer's page (its customers' lines and bills)."""
     issuers = db.session.scalars(
         select(Issuer)
-        .where(Issuer.kind == "retail")
+        .where(Issuer.kind == "retail", Issuer.onboarding_pending.is_(False))
         .order_by(Issuer.legal_name)
         .limit(HOME_ISSUERS + 1)
     ).all()
     providers = db.session.scalars(
         select(Issuer)
-        .where(Issuer.kind == "services")
+        .where(Issuer.kind == "services", Issuer.onboarding_pending.is_(False))
         .order_by(Issuer.legal_name)
         .limit(HOME_ISSUERS)
     ).all()

@@ -79,7 +79,7 @@ class Issuer(Base):
     logo_type: Mapped[str | None] = mapped_column(String(40))
     brand_color: Mapped[str | None] = mapped_column(String(7))
     # The platform's business with the issuer (webapp.platform): when its licence expires
-    # (None: not checked), its stamp credits (None: not metered; webapp.platform.credits is
+    # (None: not checked), its stamp credits (None: not metered; webapp.issuing.credits is
     # the only writer, with the ledger), the lowest low-credit warning already sent, and
     # whether its onboarding checklist is still open (an issuer the operator created: not
     # offered to customers until its admin completes it).

@@ -24,7 +24,7 @@ from webapp.billing import statement as domain
 from webapp.cfdi.amounts import totals
 from webapp.extensions import db
 from webapp.htmx import is_htmx, redirect_any, render
-from webapp.issuing import issue, retention
+from webapp.issuing import credits, issue, retention
 from webapp.models import BillKind, Issuer
 from webapp.myservices import bp
 from webapp.myservices.context import holder, holder_required, services_issuer
@@ -218,6 +218,8 @@ def bill_invoice(slug: str, public_id: str):
         return redirect_any(url)
     cycle = _cycle_or_404(issuer, public_id)  # as the stamping left it
     status = {Result.TAKEN: 409, Result.UNAVAILABLE: 503}.get(outcome.result, 502)
+    if outcome.code in credits.CODES:  # the provider has no stamps or licence: not an outage
+        status = 409
     return _bill_page(issuer, cycle, status, failure=outcome.result.value)
 
 

@@ -15,11 +15,16 @@ from webapp.models import Account, Issuer
 
 
 def services_issuer(slug: str) -> Issuer:
-    """The services issuer of `slug` (404 for an unknown slug or a retail issuer)."""
+    """The services issuer of `slug` (404 for an unknown slug, a retail issuer or one whose
+    onboarding is pending)."""
     issuer = g.get("services_issuer")
     if issuer is None or issuer.slug != slug:
         issuer = db.session.scalar(
-            select(Issuer).where(Issuer.slug == slug, Issuer.kind == "services")
+            select(Issuer).where(
+                Issuer.slug == slug,
+                Issuer.kind == "services",
+                Issuer.onboarding_pending.is_(False),  # not offered until its checklist is done
+            )
         )
         if issuer is None:
             abort(404)

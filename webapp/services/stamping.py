@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import crypto
 from webapp.cfdi.pac import DocumentRefused, Pac, PacError, Stamped
 from webapp.cfdi.pdf import render_pdf
 from webapp.csd import CSDError
-from webapp.issuing import issue, retention, sri_invoice
+from webapp.issuing import credits, issue, retention, sri_invoice
 from webapp.models import AuthorityState, Invoice, InvoiceStatus, Issuer
 from webapp.services.providers import Providers
 from webapp.services.sri_authority import SriPac
@@ -53,7 +53,8 @@ class Result(enum.StrEnum):
     STAMPED = "stamped"  # valid (or a test stamp: Invoice.test_stamp)
     PENDING = "pending"  # on its way: another press is stamping it, or the PAC did not answer
     REFUSED = "refused"  # the PAC refused it (or it could not be made): tickets free again
-    UNAVAILABLE = "unavailable"  # the issuer cannot sign now (CSD): nothing was reserved
+    UNAVAILABLE = "unavailable"  # the issuer cannot stamp now (CSD, credits, licence): nothing
+    # was reserved; Outcome.code says why (credits.CODES: the issuer's account with the platform)
     TAKEN = "taken"  # a ticket was invoiced meanwhile by another request
 
 
@@ -70,11 +71,16 @@ class Outcome:
 
 class Unavailable(Exception):
     """The issuer cannot sign now. `code`: "no_csd" (none stored, or not usable: `detail`
-    says why) or "data_key" (stored under another DATA_KEY); `reason` is for the log."""
+    says why), "data_key" (stored under another DATA_KEY), "no_credits" (a metered issuer
+    without stamp credits) or "licence_expired" (past its licence's grace period: `expired_at`
+    says when it expired); `reason` is for the log."""
 
-    def __init__(self, code: str, reason: str, detail: str = ""):
+    def __init__(
+        self, code: str, reason: str, detail: str = "", expired_at: datetime | None = None
+    ):
         super().__init__(reason)
         self.code, self.reason, self.detail = code, reason, detail
+        self.expired_at = expired_at
 
 
 def filename(invoice: Invoice, ext: str) -> str:
@@ -242,8 +248,16 @@ class Stamping:
             raise Unavailable("no_csd", f"the .p12 of issuer {issuer.rfc} expired", detail)
         return key
 
-    def readiness(self, issuer: Issuer) -> Unavailable | None:
-        """Why the issuer cannot stamp now (for staff), or None when it can."""
+    def readiness(self, issuer: Issuer, now: datetime | None = None) -> Unavailable | None:
+        """Why the issuer cannot stamp now (for staff), or None when it can: its licence and
+        stamp credits (webapp.issuing.credits), then its CSD or .p12."""
+        refused = credits.refusal(object_session(issuer), issuer, now or datetime.now(UTC))
+        if refused is not None:
+            return Unavailable(refused.code, refused.reason, expired_at=refused.expired_at)
+        return self.signing_readiness(issuer)
+
+    def signing_readiness(self, issuer: Issuer) -> Unavailable | None:
+        """Why the issuer's CSD (or .p12) cannot sign now, or None when it can."""
         try:
             if issuer.country == "EC":
                 self.sri_key_for(issuer)
@@ -256,9 +270,14 @@ class Stamping:
     # --- the road -------------------------------------------------------------------------
 
     def issue(self, session: Session, request: issue.Request, issuer: Issuer, now) -> Outcome:
-        """The ticket flow: check the issuer can sign (before anything is reserved), reserve
-        the tickets (or find the invoice made with this request's key), then stamp."""
-        problem = self.readiness(issuer)
+        """The ticket flow: check the issuer can stamp (its licence, credits and CSD, before
+        anything is reserved), reserve the tickets (or find the invoice made with this
+        request's key; a metered issuer pays its credit there), then stamp. A request whose
+        invoice exists is finished whatever the issuer's credits: it was paid for."""
+        problem = self.readiness(issuer, now)
+        paid = problem is not None and problem.code in credits.CODES
+        if paid and issue.by_key(session, request.idempotency_key) is not None:
+            problem = self.signing_readiness(issuer)  # paid already: only signing counts
         if problem is not None:
             log.error("cannot stamp: %s", problem.reason)
             return Outcome(Result.UNAVAILABLE, reason=problem.reason, code=problem.code)
@@ -266,6 +285,9 @@ class Stamping:
             invoice = issue.reserve(session, request, now)
         except issue.TicketsTaken:
             return Outcome(Result.TAKEN)
+        except credits.Refused as refused:  # the last credit went to another request meanwhile
+            log.warning("cannot stamp: %s", refused.reason)
+            return Outcome(Result.UNAVAILABLE, reason=refused.reason, code=refused.code)
         return self.finish(session, invoice)
 
     def finish(self, session: Session, invoice: Invoice, *, wait_seconds: float = 2.0) -> Outcome:
