@@ -57,13 +57,22 @@ from webapp.sms import worker as sms_worker
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+def _database_free(item) -> bool:
+    """A test whose outcome does not depend on the database: marked `run_once` (audits of
+    markup and of the network, say), or using no database at all (no `database_url` fixture,
+    directly or through `app`, `client`...) and not one of PostgreSQL's own."""
+    if item.get_closest_marker("run_once") is not None:
+        return True
+    fixtures = getattr(item, "fixturenames", ())
+    return "database_url" not in fixtures and item.get_closest_marker("postgres_only") is None
+
+
 def pytest_collection_modifyitems(config, items):
     """On PostgreSQL, leave out the tests whose outcome does not depend on the database
-    (marked `run_once`: no database, or audits of markup and of the network): they ran the
-    same on SQLite."""
+    (_database_free): they ran the same on SQLite."""
     if not POSTGRES_URL:
         return
-    kept = [item for item in items if item.get_closest_marker("run_once") is None]
+    kept = [item for item in items if not _database_free(item)]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

@@ -52,11 +52,11 @@ from webapp.billing.documents import BillDocument, Issued, UnsupportedCountry, d
 from webapp.cfdi.amounts import ZERO
 from webapp.cfdi.catalogs import MEXICO_CITY
 from webapp.db import lock_for_write
+from webapp.issuing.branches import ensure_branch
 from webapp.models import (
     AccountStatus,
     BillingRun,
     BillKind,
-    Branch,
     Charge,
     Issuer,
     Payment,
@@ -225,24 +225,7 @@ def start_run(session: Session, issuer_id: int, period: str) -> int:
 
 def billing_branch(session: Session, issuer: Issuer) -> int:
     """The id of the issuer's billing branch, created when missing; commits."""
-    query = select(Branch.id).where(Branch.issuer_id == issuer.id, Branch.code == BILLING_BRANCH)
-    if (found := session.scalar(query)) is not None:
-        return found
-    try:
-        session.add(
-            Branch(
-                issuer_id=issuer.id,
-                code=BILLING_BRANCH,
-                name=BILLING_BRANCH_NAME,
-                cp=issuer.cp,
-                address="",
-                active=True,
-            )
-        )
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-    return session.scalar(query)
+    return ensure_branch(session, issuer, BILLING_BRANCH, BILLING_BRANCH_NAME)
 
 
 # --- What a bill holds -----------------------------------------------------------------------

@@ -54,6 +54,7 @@ from webapp.cfdi.amounts import ticket_total
 from webapp.db import lock_for_write
 from webapp.fiscal.receptor import Receptor
 from webapp.issuing import issue
+from webapp.issuing.branches import ensure_branch
 from webapp.models import (
     Branch,
     Invoice,
@@ -234,24 +235,7 @@ def apply(
 def platform_branch(session: Session, issuer: Issuer) -> int:
     """The id of the platform issuer's branch for the payments' sales, created when
     missing; commits."""
-    query = select(Branch.id).where(Branch.issuer_id == issuer.id, Branch.code == PLATFORM_BRANCH)
-    if (found := session.scalar(query)) is not None:
-        return found
-    try:
-        session.add(
-            Branch(
-                issuer_id=issuer.id,
-                code=PLATFORM_BRANCH,
-                name=PLATFORM_BRANCH_NAME,
-                cp=issuer.cp,
-                address="",
-                active=True,
-            )
-        )
-        session.commit()
-    except IntegrityError:  # made meanwhile by another confirmation
-        session.rollback()
-    return session.scalar(query)
+    return ensure_branch(session, issuer, PLATFORM_BRANCH, PLATFORM_BRANCH_NAME)
 
 
 def ticket_number(slip: PaymentSlip) -> str:
