@@ -287,3 +287,20 @@ def test_desk_uses_the_width_customers_keep_their_column(
     phone = _widths(page)
     assert phone["scroll"] <= 360 and phone["main"] <= 360
     assert page.errors == []
+
+
+def test_a_line_of_one_point_is_drawn_as_a_dot(app):
+    """Credits moved on one day only: the line chart shows that day's balance as a dot."""
+    from datetime import date
+
+    from flask import render_template_string
+
+    from webapp import charts
+
+    chart = charts.line([charts.Point(date(2026, 12, 6), 519)])
+    with app.test_request_context():
+        html = render_template_string(
+            '{% from "_charts.html" import chart %}{{ chart(c, "x", "T", "Día", "Créditos") }}',
+            c=chart,
+        )
+    assert "<circle" in html and "519" in html
