@@ -17,6 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from webapp.admin.auth import current_staff, staff_required
 from webapp.extensions import db
 from webapp.htmx import render
+from webapp.issuing import credits
 from webapp.models import Issuer, StaffRole
 from webapp.models.platform import Product
 from webapp.operator import bp
@@ -109,15 +110,6 @@ def _subscribe_form(posted: bool = False) -> SubscribeForm:
     return form
 
 
-def _credits_module():
-    """webapp.issuing.credits, once it exists (None before)."""
-    try:
-        from webapp.issuing import credits
-    except ImportError:  # pragma: no cover - until the ledger's module lands
-        return None
-    return credits
-
-
 def _detail(issuer: Issuer, status: int = 200, **forms):
     licence_form = forms.get("licence_form") or LicenceForm(formdata=None)
     if "licence_form" not in forms and issuer.licence_expires_at is not None:
@@ -135,7 +127,6 @@ def _detail(issuer: Issuer, status: int = 200, **forms):
         licence_form=licence_form,
         adjust_form=forms.get("adjust_form") or AdjustForm(formdata=None),
         remove_form=FlaskForm(),
-        may_adjust=_credits_module() is not None,
         now=datetime.now(UTC),
         notice=NOTICES.get(request.args.get("aviso", "")),
     )
@@ -206,9 +197,6 @@ def licence(issuer_id: int):
 @operator_only
 def adjust(issuer_id: int):
     found = _issuer(issuer_id)
-    credits = _credits_module()
-    if credits is None:
-        abort(404)
     form = AdjustForm()
     valid = form.validate_on_submit()
     if not valid or form.delta.data in (None, 0) or abs(form.delta.data) > ADJUST_MAX:
