@@ -610,3 +610,80 @@ def sw_refusal(message: str, data: object = None, status: int = 400) -> Answer:
     return sw_json(
         {"message": message, "messageDetail": None, "data": data, "status": "error"}, status
     )
+
+
+# --- Mis servicios in a real browser (tests/test_services_browser.py, test_sri_browser.py) --
+
+
+def captcha_answer(app, page) -> str:
+    """The answer to the captcha shown on `page`, read from the app's store."""
+    from webapp.security.captcha import store as captcha_store
+
+    token = page.locator(f'input[name="{captcha_store.TOKEN_FIELD}"]').input_value()
+    with app.app_context():
+        return captcha_store.challenge_for(token).answer
+
+
+def register_holder(app, page, fields: dict[str, str], password: str) -> None:
+    """Fill the open registration page of a services issuer (`fields`: label → value), the
+    passwords, the captcha and the terms; CONTINUAR."""
+    for label, value in fields.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Contraseña", exact=True).fill(password)
+    page.get_by_label("Confirmar contraseña").fill(password)
+    page.get_by_label(re.compile("Escriba los números")).fill(captcha_answer(app, page))
+    page.get_by_label(re.compile("He leído y acepto")).check()
+    page.get_by_role("button", name="CONTINUAR").click()
+    expect(page.get_by_text(re.compile("Revise su correo"))).to_be_visible()
+
+
+def open_activation_email(page, base: str) -> None:
+    """Reload /dev/mail until the activation email is there (the worker delivers it), open it."""
+    inbox = page.get_by_role("link", name=re.compile("Activa tu cuenta"))
+
+    def arrived() -> bool:
+        page.goto(base + "/dev/mail")
+        return inbox.count() > 0
+
+    wait_until(arrived, "the activation email at /dev/mail")
+    inbox.click()
+
+
+def activate_and_sign_in(page, base: str, slug: str, email: str, password: str) -> None:
+    """From the open activation email: its link (on this server), Activar Cuenta, Entrar."""
+    link = page.locator(f'a[href*="/servicios/{slug}/activar/"]').first.get_attribute("href")
+    page.goto(base + urlsplit(link).path)  # the link names BASE_URL; this server is elsewhere
+    page.get_by_role("button", name="Activar Cuenta").click()
+    expect(page.get_by_text(re.compile("Su cuenta está activa"))).to_be_visible()
+    page.locator("#contenido").get_by_role("link", name="Entrar").click()
+    page.get_by_label("RFC o correo electrónico").fill(email)
+    page.get_by_label("Contraseña", exact=True).fill(password)
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mis servicios")
+
+
+def ask_line_code(page, service: str, typed: str):
+    """Mis servicios → `service` → the number as typed → GENERAR; the CÓDIGO field."""
+    page.get_by_role("link", name=service).click()
+    page.get_by_label("Número").fill(typed)
+    page.get_by_role("button", name="GENERAR").click()
+    code_field = page.get_by_label("CÓDIGO")
+    expect(code_field).to_be_visible()
+    return code_field
+
+
+def enter_line_code(page, base: str, number: str, code_field) -> None:
+    """Read the code sent to `number` (E.164) at /dev/sms in another tab, as the newcomer
+    would (reloading until the worker delivered it), type it, Aceptar."""
+    sms = page.context.new_page()
+    row = sms.get_by_role("row").filter(has_text=number)
+
+    def delivered() -> bool:
+        sms.goto(base + "/dev/sms")
+        return row.count() > 0
+
+    wait_until(delivered, "the SMS with the code at /dev/sms")
+    code = re.search(r"\b(\d{6})\b", row.first.inner_text()).group(1)
+    sms.close()
+    code_field.fill(code)
+    page.get_by_role("button", name="Aceptar").click()

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.flows import text_of, wait_until
+from tests.flows import (
+    activate_and_sign_in,
+    ask_line_code,
+    enter_line_code,
+    open_activation_email,
+    register_holder,
+    text_of,
+)
 from webapp.cfdi.xsd import validate
 from webapp.demo.services import load_history, mobile_number
 from webapp.extensions import db
-from webapp.security.captcha import store as captcha_store
 from webapp.wiring import stamping
 
 pytestmark = pytest.mark.browser
@@ -39,12 +44,6 @@ def history(app, telecom):
     assert bills == 2 * telecom["accounts"]
 
 
-def _captcha_answer(app, page) -> str:
-    token = page.locator(f'input[name="{captcha_store.TOKEN_FIELD}"]').input_value()
-    with app.app_context():
-        return captcha_store.challenge_for(token).answer
-
-
 def test_a_newcomer_registers_adds_a_line_and_opens_a_past_bill(
     app, history, workers, tab, live_server
 ):
@@ -53,66 +52,32 @@ def test_a_newcomer_registers_adds_a_line_and_opens_a_past_bill(
     page.get_by_role("link", name="¿Nuevo? Regístrate aquí").click()
 
     # 1.1: the seed's registration form.
-    page.get_by_label("Correo electrónico").fill(EMAIL)
-    page.get_by_label("Nombres").fill("Ingrid")
-    page.get_by_label("Apellidos").fill("Xodar Jiménez")
-    page.get_by_label("RFC", exact=True).fill("XOJI740919U48")
-    page.get_by_label("Contraseña", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirmar contraseña").fill(PASSWORD)
-    page.get_by_label(re.compile("Escriba los números")).fill(_captcha_answer(app, page))
-    page.get_by_label(re.compile("He leído y acepto")).check()
-    page.get_by_role("button", name="CONTINUAR").click()
-    expect(page.get_by_text(re.compile("Revise su correo"))).to_be_visible()
+    register_holder(
+        app,
+        page,
+        {
+            "Correo electrónico": EMAIL,
+            "Nombres": "Ingrid",
+            "Apellidos": "Xodar Jiménez",
+            "RFC": "XOJI740919U48",
+        },
+        PASSWORD,
+    )
 
     # 1.2: the activation email, read where a newcomer reads it under `make run`.
-    inbox = page.get_by_role("link", name=re.compile("Activa tu cuenta"))
-
-    def arrived() -> bool:  # the worker delivers it: reload until it is listed
-        page.goto(base + "/dev/mail")
-        return inbox.count() > 0
-
-    wait_until(arrived, "the activation email at /dev/mail")
-    inbox.click()
+    open_activation_email(page, base)
     expect(page.get_by_text("Xodar Jiménez").first).to_be_visible()  # the data entered
     assert PASSWORD not in page.content()
-    # The link names the configured BASE_URL; this server listens on a port of its own.
-    link = page.locator('a[href*="/servicios/telcel-demo/activar/"]').first.get_attribute("href")
-    page.goto(base + urlsplit(link).path)
-    page.get_by_role("button", name="Activar Cuenta").click()
 
     # 1.3: sign in; Mis servicios.
-    expect(page.get_by_text(re.compile("Su cuenta está activa"))).to_be_visible()
-    page.locator("#contenido").get_by_role("link", name="Entrar").click()
-    page.get_by_label("RFC o correo electrónico").fill(EMAIL)
-    page.get_by_label("Contraseña", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Entrar").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mis servicios")
+    activate_and_sign_in(page, base, "telcel-demo", EMAIL, PASSWORD)
 
-    # 1.4, 2.1, 2.2: a mobile line, its code by SMS, Aceptar.
+    # 1.4, 2.1, 2.2: a mobile line, its code by SMS (read at /dev/sms), Aceptar.
     number = mobile_number(0)  # account 100000, whose holder gave fiscal data
-    page.get_by_role("link", name="Móvil").click()
-    page.get_by_label("Número").fill("55 8000 0000")
-    page.get_by_role("button", name="GENERAR").click()
-    code_field = page.get_by_label("CÓDIGO")
-    expect(code_field).to_be_visible()
+    code_field = ask_line_code(page, "Móvil", "55 8000 0000")
     assert code_field.get_attribute("inputmode") == "numeric"
     assert code_field.get_attribute("autocomplete") == "one-time-code"
-
-    # Read the code at /dev/sms, in another tab, as the newcomer would (reloading until the
-    # worker has delivered it).
-    sms = page.context.new_page()
-    row = sms.get_by_role("row").filter(has_text=number)
-
-    def delivered() -> bool:
-        sms.goto(base + "/dev/sms")
-        return row.count() > 0
-
-    wait_until(delivered, "the SMS with the code at /dev/sms")
-    code = re.search(r"\b(\d{6})\b", row.first.inner_text()).group(1)
-    sms.close()
-
-    code_field.fill(code)
-    page.get_by_role("button", name="Aceptar").click()
+    enter_line_code(page, base, number, code_field)
     # 2.3: the line is listed, with Consultar.
     expect(page.get_by_text(number[3:]).first).to_be_visible()
     page.get_by_role("link", name="Consultar").first.click()

@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import pytest
 from lxml import etree
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.flows import barcodes_in, text_of, wait_until
+from tests.flows import (
+    activate_and_sign_in,
+    ask_line_code,
+    barcodes_in,
+    enter_line_code,
+    open_activation_email,
+    register_holder,
+    text_of,
+)
 from tests.xades import verify
 from webapp import crypto
 from webapp.demo import ecuador
 from webapp.extensions import db
 from webapp.models import Branch, Issuer, Ticket, TicketStatus
-from webapp.security.captcha import store as captcha_store
 from webapp.sri import access_key as keys
 from webapp.sri.p12 import certificate_ruc
 from webapp.sri.xsd import validate
@@ -65,12 +71,6 @@ def ec_demo(app):
         }
 
 
-def _captcha_answer(app, page) -> str:
-    token = page.locator(f'input[name="{captcha_store.TOKEN_FIELD}"]').input_value()
-    with app.app_context():
-        return captcha_store.challenge_for(token).answer
-
-
 def _check_factura(xml: bytes, ruc: str) -> str:
     """The factura is valid against SRI's XSD, its signature verifies with the certificate
     it carries, which names the issuer's RUC; its clave de acceso."""
@@ -88,53 +88,22 @@ def test_a_newcomer_adds_an_ecuadorian_line_and_opens_a_past_bill_as_a_ride(
     page, base = tab, live_server
     page.goto(f"{base}/servicios/{ecuador.SERVICES_SLUG}/")
     page.get_by_role("link", name="¿Nuevo? Regístrate aquí").click()
-    page.get_by_label("Correo electrónico").fill(EMAIL)
-    page.get_by_label("Nombres").fill("Mateo")
-    page.get_by_label("Apellidos").fill("Guerrero Salazar")
-    page.get_by_label("Cédula/Pasaporte").fill(CEDULA)
-    page.get_by_label("Contraseña", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirmar contraseña").fill(PASSWORD)
-    page.get_by_label(re.compile("Escriba los números")).fill(_captcha_answer(app, page))
-    page.get_by_label(re.compile("He leído y acepto")).check()
-    page.get_by_role("button", name="CONTINUAR").click()
-    expect(page.get_by_text(re.compile("Revise su correo"))).to_be_visible()
-
-    inbox = page.get_by_role("link", name=re.compile("Activa tu cuenta"))
-
-    def arrived() -> bool:
-        page.goto(base + "/dev/mail")
-        return inbox.count() > 0
-
-    wait_until(arrived, "the activation email at /dev/mail")
-    inbox.click()
-    link = page.locator(f'a[href*="/servicios/{ecuador.SERVICES_SLUG}/activar/"]').first
-    page.goto(base + urlsplit(link.get_attribute("href")).path)
-    page.get_by_role("button", name="Activar Cuenta").click()
-    expect(page.get_by_text(re.compile("Su cuenta está activa"))).to_be_visible()
-    page.locator("#contenido").get_by_role("link", name="Entrar").click()
-    page.get_by_label("RFC o correo electrónico").fill(EMAIL)
-    page.get_by_label("Contraseña", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Entrar").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mis servicios")
-
+    register_holder(
+        app,
+        page,
+        {
+            "Correo electrónico": EMAIL,
+            "Nombres": "Mateo",
+            "Apellidos": "Guerrero Salazar",
+            "Cédula/Pasaporte": CEDULA,
+        },
+        PASSWORD,
+    )
+    open_activation_email(page, base)
+    activate_and_sign_in(page, base, ecuador.SERVICES_SLUG, EMAIL, PASSWORD)
     number = ecuador.mobile_number(0)  # +593998000000, nationally 099 800 0000
-    page.get_by_role("link", name="Móvil").click()
-    page.get_by_label("Número").fill("099 800 0000")
-    page.get_by_role("button", name="GENERAR").click()
-    code_field = page.get_by_label("CÓDIGO")
-    expect(code_field).to_be_visible()
-    sms = page.context.new_page()
-    row = sms.get_by_role("row").filter(has_text=number)
-
-    def delivered() -> bool:
-        sms.goto(base + "/dev/sms")
-        return row.count() > 0
-
-    wait_until(delivered, "the SMS with the code at /dev/sms")
-    code = re.search(r"\b(\d{6})\b", row.first.inner_text()).group(1)
-    sms.close()
-    code_field.fill(code)
-    page.get_by_role("button", name="Aceptar").click()
+    code_field = ask_line_code(page, "Móvil", "099 800 0000")
+    enter_line_code(page, base, number, code_field)
     expect(page.get_by_role("link", name="Consultar").first).to_be_visible()
 
     page.get_by_role("link", name="Facturación").click()

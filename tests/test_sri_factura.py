@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from lxml import etree
 
-from webapp.sri import access_key, catalogs
+from tests.sri_samples import COMPRADOR, EMISOR, LINEAS, TOTAL
+from tests.sri_samples import factura as _factura
+from tests.sri_samples import key as _key
+from webapp.sri import catalogs
 from webapp.sri.factura import (
     Comprador,
-    Emisor,
     Factura,
     FacturaError,
     Linea,
     Pago,
-    access_key_of,
     build_xml,
     clean_text,
     totals,
@@ -27,55 +27,6 @@ from webapp.sri.xsd import DS, InvalidComprobante, validate
 pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 D = Decimal
-RUC = "1792060346001"
-FECHA = date(2025, 3, 14)
-
-EMISOR = Emisor(
-    ruc=RUC,
-    razon_social="Telefónica Andina de Prueba S.A.",
-    nombre_comercial="Andinatel Demo",
-    direccion_matriz="Av. Amazonas N34-120 y Av. Atahualpa, Quito",
-    direccion_establecimiento="Av. 9 de Octubre 100, Guayaquil",
-    obligado_contabilidad=True,
-    contribuyente_especial="5368",
-    rimpe=None,
-)
-COMPRADOR = Comprador(
-    tipo_identificacion=catalogs.CEDULA,
-    identificacion="1710034065",
-    razon_social="María José Pérez Núñez",
-    direccion="Calle Olmedo 12-34, Cuenca",
-    email="maria@example.com",
-)
-LINEAS = (
-    # 3 × 10.333333 = 30.999999 − 1.00 → 30.00; IVA 15 % = 4.50
-    Linea("PLAN-01", "Plan móvil 30 GB", D("3"), D("10.333333"), catalogs.IVA_15, D("1.00")),
-    # 2.5 × 4.10 = 10.25; IVA 0 %
-    Linea("REC-02", "Recarga de saldo", D("2.5"), D("4.10"), catalogs.IVA_0),
-    # 1 × 7.77 = 7.77; exento
-    Linea("SEG-03", "Seguro de equipo", D("1"), D("7.77"), catalogs.EXENTO_IVA),
-)
-TOTAL = D("52.52")  # 30.00 + 4.50 + 10.25 + 7.77
-
-
-def _factura(**changes) -> Factura:
-    base = Factura(
-        emisor=EMISOR,
-        ambiente=access_key.PRUEBAS,
-        estab="001",
-        pto_emi="002",
-        secuencial=123,
-        fecha_emision=FECHA,
-        comprador=COMPRADOR,
-        lineas=LINEAS,
-        pagos=(Pago("20", TOTAL, D("30"), "dias"),),
-        info_adicional=(("Teléfono", "+593 99 123 4567"), ("Contrato", "C00000042")),
-    )
-    return dataclasses.replace(base, **changes)
-
-
-def _key(factura: Factura) -> str:
-    return access_key_of(factura, codigo_numerico="12345678")
 
 
 def _build(factura: Factura) -> tuple[bytes, etree._Element]:

@@ -4,17 +4,17 @@ Factura, over varied invoices, and the RIDE prints from what was read."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.sri import access_key, catalogs
+from tests import sri_samples as samples
+from webapp.sri import catalogs
 from webapp.sri.factura import (
     Comprador,
-    Emisor,
     Factura,
     Linea,
     Pago,
@@ -31,50 +31,13 @@ from webapp.sri.testp12 import make_test_p12
 pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 D = Decimal
-RUC = "1792060346001"
+RUC = samples.RUC
 PASSWORD = "Clave-de-prueba-2024"
 NOW = datetime(2025, 3, 14, 15, 0, tzinfo=UTC)
 ECUADOR = timezone(timedelta(hours=-5))
 
-EMISOR = Emisor(
-    ruc=RUC,
-    razon_social="Telefónica Andina de Prueba S.A.",
-    nombre_comercial="Andinatel Demo",
-    direccion_matriz="Av. Amazonas N34-120 y Av. Atahualpa, Quito",
-    direccion_establecimiento="Av. 9 de Octubre 100, Guayaquil",
-    obligado_contabilidad=True,
-    contribuyente_especial="5368",
-)
-COMPRADOR = Comprador(
-    tipo_identificacion=catalogs.CEDULA,
-    identificacion="1710034065",
-    razon_social="María José Pérez Núñez",
-    direccion="Calle Olmedo 12-34, Cuenca",
-    email="maria@example.com",
-)
-LINEAS = (
-    Linea("PLAN-01", "Plan móvil 30 GB", D("3"), D("10.333333"), catalogs.IVA_15, D("1.00")),
-    Linea("REC-02", "Recarga de saldo", D("2.5"), D("4.10"), catalogs.IVA_0),
-    Linea("SEG-03", "Seguro de equipo", D("1"), D("7.77"), catalogs.EXENTO_IVA),
-)
-
-
-def _factura(**changes) -> Factura:
-    lineas = changes.get("lineas", LINEAS)
-    total = totals(lineas).importe_total
-    base = Factura(
-        emisor=EMISOR,
-        ambiente=access_key.PRUEBAS,
-        estab="001",
-        pto_emi="002",
-        secuencial=123,
-        fecha_emision=date(2025, 3, 14),
-        comprador=COMPRADOR,
-        lineas=lineas,
-        pagos=(Pago("20", total, D("30.00"), "dias"),),
-        info_adicional=(("Teléfono", "+593 99 123 4567"), ("Contrato", "C00000042")),
-    )
-    return dataclasses.replace(base, **changes)
+EMISOR, COMPRADOR, LINEAS = samples.EMISOR, samples.COMPRADOR, samples.LINEAS
+_factura = samples.factura
 
 
 def _split(total: Decimal, parts: int) -> tuple[Pago, ...]:

@@ -12,62 +12,34 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
+from tests import sri_samples as samples
 from tests.flows import text_of
 from webapp.sri import access_key, catalogs
-from webapp.sri.factura import Comprador, Emisor, Factura, FacturaError, Linea, Pago, access_key_of
+from webapp.sri.factura import Comprador, Factura, FacturaError, Linea, Pago
 from webapp.sri.ride import SANDBOX_MARK, barcode_png, render_html, render_ride
 
 pytestmark = pytest.mark.run_once  # the same on both databases: run once
 
 D = Decimal
-RUC = "1792060346001"
-FECHA = date(2025, 3, 14)
+RUC, FECHA = samples.RUC, samples.FECHA
 AUTHORISED_AT = datetime(2025, 3, 14, 15, 16, 17, tzinfo=UTC)  # 10:16:17 in Ecuador
 
-EMISOR = Emisor(
-    ruc=RUC,
-    razon_social="Telefónica Andina de Prueba S.A.",
-    nombre_comercial="Andinatel Demo",
-    direccion_matriz="Av. Amazonas N34-120 y Av. Atahualpa, Quito",
-    direccion_establecimiento="Av. 9 de Octubre 100, Guayaquil",
-    obligado_contabilidad=True,
-    contribuyente_especial="5368",
-    rimpe=catalogs.RIMPE_EMPRENDEDOR,
-)
-COMPRADOR = Comprador(
-    tipo_identificacion=catalogs.CEDULA,
-    identificacion="1710034065",
-    razon_social="María José Pérez Núñez",
-    direccion="Calle Olmedo 12-34, Cuenca",
-    email="maria@example.com",
-)
+EMISOR = dataclasses.replace(samples.EMISOR, rimpe=catalogs.RIMPE_EMPRENDEDOR)
+COMPRADOR = samples.COMPRADOR
 LINEAS = (
-    Linea("PLAN-01", "Plan móvil 30 GB", D("3"), D("10.333333"), catalogs.IVA_15, D("1.00")),
-    Linea("REC-02", "Recarga de saldo", D("2.5"), D("4.10"), catalogs.IVA_0),
-    Linea("SEG-03", "Seguro de equipo", D("1"), D("7.77"), catalogs.EXENTO_IVA),
+    *samples.LINEAS,
     Linea("MUL-04", "Multa por mora", D("1"), D("2.00"), catalogs.NO_OBJETO_IVA),
 )
 TOTAL = D("54.52")  # 30.00 + 4.50 IVA + 10.25 + 7.77 + 2.00
 
 
 def _factura(**changes) -> Factura:
-    base = Factura(
-        emisor=EMISOR,
-        ambiente=access_key.PRODUCCION,
-        estab="001",
-        pto_emi="001",
-        secuencial=123,
-        fecha_emision=FECHA,
-        comprador=COMPRADOR,
-        lineas=LINEAS,
-        pagos=(Pago("20", TOTAL, D("30"), "dias"),),
-        info_adicional=(("Teléfono", "+593 99 123 4567"), ("Contrato", "C00000042")),
-    )
-    return dataclasses.replace(base, **changes)
+    """The sample with a RIMPE emisor, a fourth line (no objeto de IVA), in producción."""
+    base = {"emisor": EMISOR, "lineas": LINEAS, "ambiente": access_key.PRODUCCION, "pto_emi": "001"}
+    return samples.factura(**(base | changes))
 
 
-def _key(factura: Factura) -> str:
-    return access_key_of(factura, codigo_numerico="12345678")
+_key = samples.key
 
 
 def _ride(factura: Factura, paper: str = "A4") -> tuple[str, bytes]:
